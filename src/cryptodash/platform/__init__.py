@@ -1,0 +1,1 @@
+"""Infrastructure with swappable backends (database, cache, bus, metrics, logging); no business logic."""

@@ -1,0 +1,577 @@
+"""Bus: publish keyed JSON messages and consume them as named groups.
+
+Two backends behind one protocol, chosen by KAFKA_BOOTSTRAP_SERVERS: `MemoryBus` (asyncio, one
+process) and `KafkaBus` (aiokafka). The guarantees are the same on both:
+
+- a message's key picks its partition, so messages with one key are handled in order;
+- each group sees every message of its topics, normally once (at-least-once: the offset is
+  committed after the handler returns, so handlers must be idempotent);
+- several groups each see every message.
+
+A handler that raises is retried with backoff, then the message is logged and skipped so one
+poison message cannot stall a partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from cryptodash.platform.errors import BackendUnavailable
+from cryptodash.platform.logging import get_logger, request_id_var
+from cryptodash.platform.metrics import Metrics
+
+log = get_logger(__name__)
+
+# Topic name → partition count (ARCHITECTURE §5b). Unknown topics get DEFAULT_PARTITIONS.
+TOPIC_PARTITIONS: dict[str, int] = {
+    "price_updates": 12,
+    "analytics_updates": 12,
+    "sentiment_updates": 6,
+}
+DEFAULT_PARTITIONS = 6
+RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    key: str
+    value: Any
+    headers: dict[str, str]
+    partition: int
+    offset: int
+
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    first_delay: float = 0.1
+    max_delay: float = 5.0
+
+    def delays(self) -> Iterable[float]:
+        delay = self.first_delay
+        for _ in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * 2, self.max_delay)
+
+
+class Subscription(Protocol):
+    group: str
+
+    async def stop(self) -> None: ...
+
+
+class Bus(Protocol):
+    backend: str
+
+    async def start(self) -> None: ...
+    async def publish(
+        self,
+        topic: str,
+        key: str,
+        value: Any,
+        *,
+        schema: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None: ...
+    async def subscribe(
+        self,
+        topics: Sequence[str],
+        group: str,
+        handler: Handler,
+        *,
+        from_latest: bool = False,
+    ) -> Subscription: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Stable across processes (unlike hash()), so every producer agrees on a key's partition."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+def envelope_headers(schema: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    headers = {"produced_at": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+    request_id = request_id_var.get()
+    if request_id:
+        headers["request_id"] = request_id
+    if schema:
+        headers["schema"] = schema
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+async def handle_with_retry(
+    handler: Handler, message: Message, group: str, metrics: Metrics, retry: RetryPolicy
+) -> None:
+    """Run the handler; retry on error; after the last attempt log and skip the message."""
+    delays = iter(retry.delays())
+    while True:
+        try:
+            await handler(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            delay = next(delays, None)
+            if delay is None:
+                metrics.bus_messages.labels(message.topic, "failed").inc()
+                log.error(
+                    "bus_message_skipped",
+                    group=group,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    error=repr(exc),
+                )
+                return
+            log.warning("bus_handler_retry", group=group, topic=message.topic, error=repr(exc))
+            await asyncio.sleep(delay)
+        else:
+            metrics.bus_messages.labels(message.topic, "consumed").inc()
+            return
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+@dataclass
+class _MemoryGroup:
+    name: str
+    topics: tuple[str, ...]
+    queues: dict[tuple[str, int], asyncio.Queue[Message]]
+    handlers: list[Handler] = field(default_factory=list)
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class _MemorySubscription:
+    def __init__(self, bus: MemoryBus, group: str, handler: Handler) -> None:
+        self._bus = bus
+        self.group = group
+        self._handler = handler
+
+    async def stop(self) -> None:
+        await self._bus._leave(self.group, self._handler)
+
+
+class MemoryBus:
+    """asyncio queues, one per (group, topic, partition), each drained by one worker task.
+
+    A group that subscribes starts at the next message (there is no log to replay). Queues are
+    bounded: a group that falls `max_pending` messages behind slows its producers down.
+    """
+
+    backend = "memory"
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        max_pending: int = 10_000,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._max_pending = max_pending
+        self._retry = retry or RetryPolicy()
+        self._groups: dict[str, _MemoryGroup] = {}
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._closed = False
+
+    async def start(self) -> None:
+        return None
+
+    async def publish(
+        self,
+        topic: str,
+        key: str,
+        value: Any,
+        *,
+        schema: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if self._closed:
+            raise BackendUnavailable("bus", "closed")
+        # Round-trip through JSON so consumers see exactly what Kafka consumers would.
+        decoded = orjson.loads(orjson.dumps(value))
+        partition = partition_for(key, TOPIC_PARTITIONS.get(topic, DEFAULT_PARTITIONS))
+        offset = self._offsets.get((topic, partition), 0)
+        self._offsets[(topic, partition)] = offset + 1
+        message = Message(
+            topic, key, decoded, envelope_headers(schema, headers), partition, offset
+        )
+        self._metrics.bus_messages.labels(topic, "produced").inc()
+        for group in list(self._groups.values()):
+            if topic in group.topics:
+                await group.queues[(topic, partition)].put(message)
+
+    async def subscribe(
+        self,
+        topics: Sequence[str],
+        group: str,
+        handler: Handler,
+        *,
+        from_latest: bool = False,
+    ) -> Subscription:
+        state = self._groups.get(group)
+        if state is None:
+            queues: dict[tuple[str, int], asyncio.Queue[Message]] = {
+                (topic, p): asyncio.Queue(self._max_pending)
+                for topic in topics
+                for p in range(TOPIC_PARTITIONS.get(topic, DEFAULT_PARTITIONS))
+            }
+            state = _MemoryGroup(group, tuple(topics), queues)
+            state.workers = [
+                asyncio.create_task(self._drain(state, index, queue), name=f"bus:{group}:{tp}")
+                for index, (tp, queue) in enumerate(queues.items())
+            ]
+            self._groups[group] = state
+        elif set(topics) != set(state.topics):
+            raise ValueError(f"group {group!r} is already subscribed to {state.topics}")
+        state.handlers.append(handler)
+        return _MemorySubscription(self, group, handler)
+
+    async def _drain(self, group: _MemoryGroup, index: int, queue: asyncio.Queue[Message]) -> None:
+        while True:
+            message = await queue.get()
+            try:
+                # Partition i belongs to member i mod n: one worker per partition keeps key order.
+                if group.handlers:
+                    handler = group.handlers[index % len(group.handlers)]
+                    await handle_with_retry(handler, message, group.name, self._metrics, self._retry)
+            finally:
+                queue.task_done()
+
+    async def _leave(self, group: str, handler: Handler) -> None:
+        state = self._groups.get(group)
+        if state is None or handler not in state.handlers:
+            return
+        state.handlers.remove(handler)
+        if not state.handlers:
+            del self._groups[group]
+            for task in state.workers:
+                task.cancel()
+            await asyncio.gather(*state.workers, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until every queued message has been handled (tests and shutdown)."""
+        for state in list(self._groups.values()):
+            for queue in state.queues.values():
+                await queue.join()
+
+    async def ping(self) -> None:
+        if self._closed:
+            raise BackendUnavailable("bus", "closed")
+
+    async def close(self) -> None:
+        self._closed = True
+        for name in list(self._groups):
+            state = self._groups.pop(name)
+            for task in state.workers:
+                task.cancel()
+            await asyncio.gather(*state.workers, return_exceptions=True)
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+class _KafkaSubscription:
+    """One aiokafka consumer in a group, restarted with backoff whenever the broker fails."""
+
+    def __init__(
+        self,
+        bus: KafkaBus,
+        topics: Sequence[str],
+        group: str,
+        handler: Handler,
+        *,
+        from_latest: bool,
+    ) -> None:
+        self._bus = bus
+        self._topics = list(topics)
+        self.group = group
+        self._handler = handler
+        self._from_latest = from_latest
+        self._task: asyncio.Task[None] | None = None
+        self._assigned = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"bus:{self.group}")
+
+    async def wait_assigned(self, timeout: float = 30.0) -> None:
+        await asyncio.wait_for(self._assigned.wait(), timeout)
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            consumer = self._bus._consumer(self._topics, self.group, self._from_latest)
+            try:
+                await consumer.start()
+                delay = 0.5
+                await self._consume(consumer)
+            except asyncio.CancelledError:
+                raise
+            except (KafkaError, OSError) as exc:
+                log.warning("bus_consumer_reconnect", group=self.group, error=repr(exc), delay=delay)
+            finally:
+                self._assigned.clear()
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        bus = self._bus
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+            if consumer.assignment():
+                self._assigned.set()
+            if batches:
+                await asyncio.gather(
+                    *(self._process(consumer, tp, records) for tp, records in batches.items())
+                )
+            await bus._record_lag(consumer, self.group)
+
+    async def _process(self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Any) -> None:
+        bus = self._bus
+        for record in records:
+            message = Message(
+                topic=bus.logical(record.topic),
+                key=record.key.decode() if record.key else "",
+                value=orjson.loads(record.value),
+                headers={name: raw.decode() for name, raw in record.headers or ()},
+                partition=record.partition,
+                offset=record.offset,
+            )
+            await handle_with_retry(self._handler, message, self.group, bus.metrics, bus.retry)
+        try:
+            await consumer.commit({tp: records[-1].offset + 1})
+        except KafkaError as exc:
+            # A rebalance took the partition away: the new owner re-reads from the last commit.
+            log.warning("bus_commit_failed", group=self.group, partition=tp.partition, error=repr(exc))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._bus._subscriptions.discard(self)
+
+
+class KafkaBus:
+    """aiokafka producer and consumers. Topics are created at start with their partitions."""
+
+    backend = "kafka"
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        metrics: Metrics,
+        *,
+        topic_prefix: str = "",
+        replication_factor: int = 1,
+        retry: RetryPolicy | None = None,
+        client_id: str = "cryptodash",
+        session_timeout_ms: int = 10_000,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.session_timeout_ms = session_timeout_ms
+        self.metrics = metrics
+        self.prefix = topic_prefix
+        self.replication_factor = replication_factor
+        self.retry = retry or RetryPolicy()
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
+        self._subscriptions: set[_KafkaSubscription] = set()
+        self._ensured: set[str] = set()
+
+    def physical(self, topic: str) -> str:
+        return f"{self.prefix}{topic}"
+
+    def logical(self, topic: str) -> str:
+        return topic[len(self.prefix) :] if self.prefix and topic.startswith(self.prefix) else topic
+
+    async def start(self) -> None:
+        """Connect the producer and create the known topics; a broker that is down is retried later."""
+        try:
+            await self._ensure_topics(TOPIC_PARTITIONS)
+            await self._get_producer()
+        except BackendUnavailable as exc:
+            log.warning("bus_start_degraded", error=exc.detail)
+
+    async def _ensure_topics(self, topics: Iterable[str]) -> None:
+        wanted = [t for t in topics if t not in self._ensured]
+        if not wanted:
+            return
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
+            request_timeout_ms=10_000,
+        )
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            new = [
+                NewTopic(
+                    self.physical(t),
+                    num_partitions=TOPIC_PARTITIONS.get(t, DEFAULT_PARTITIONS),
+                    replication_factor=self.replication_factor,
+                    topic_configs={"retention.ms": str(RETENTION_MS)},
+                )
+                for t in wanted
+                if self.physical(t) not in existing
+            ]
+            if new:
+                try:
+                    await admin.create_topics(new)
+                except TopicAlreadyExistsError:
+                    pass
+            self._ensured.update(wanted)
+        except (KafkaError, OSError) as exc:
+            raise BackendUnavailable("kafka", repr(exc)) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._producer_lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap_servers,
+                    client_id=self.client_id,
+                    acks="all",
+                    linger_ms=5,
+                    request_timeout_ms=10_000,
+                )
+                try:
+                    await producer.start()
+                except (KafkaError, OSError) as exc:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                    raise BackendUnavailable("kafka", repr(exc)) from exc
+                self._producer = producer
+        return self._producer
+
+    async def publish(
+        self,
+        topic: str,
+        key: str,
+        value: Any,
+        *,
+        schema: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        await self._ensure_topics([topic])
+        producer = await self._get_producer()
+        partitions = TOPIC_PARTITIONS.get(topic, DEFAULT_PARTITIONS)
+        try:
+            await producer.send_and_wait(
+                self.physical(topic),
+                orjson.dumps(value),
+                key=key.encode(),
+                partition=partition_for(key, partitions),
+                headers=[(k, v.encode()) for k, v in envelope_headers(schema, headers).items()],
+            )
+        except KafkaError as exc:
+            raise BackendUnavailable("kafka", repr(exc)) from exc
+        self.metrics.bus_messages.labels(topic, "produced").inc()
+
+    def _consumer(self, topics: Sequence[str], group: str, from_latest: bool) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *(self.physical(t) for t in topics),
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            group_id=f"{self.prefix}{group}",
+            enable_auto_commit=False,
+            auto_offset_reset="latest" if from_latest else "earliest",
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.session_timeout_ms // 6),
+            metadata_max_age_ms=30_000,
+        )
+
+    async def subscribe(
+        self,
+        topics: Sequence[str],
+        group: str,
+        handler: Handler,
+        *,
+        from_latest: bool = False,
+    ) -> _KafkaSubscription:
+        with contextlib.suppress(BackendUnavailable):
+            await self._ensure_topics(topics)
+        subscription = _KafkaSubscription(self, topics, group, handler, from_latest=from_latest)
+        self._subscriptions.add(subscription)
+        subscription.start()
+        return subscription
+
+    async def _record_lag(self, consumer: AIOKafkaConsumer, group: str) -> None:
+        """kafka_consumer_lag = log end offset − this consumer's position, per partition."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await consumer.position(tp)
+            except (KafkaError, AssertionError):
+                continue
+            self.metrics.kafka_consumer_lag.labels(
+                group, self.logical(tp.topic), str(tp.partition)
+            ).set(max(0, highwater - position))
+
+    async def ping(self) -> None:
+        producer = self._producer
+        if producer is None:
+            # Not connected yet (or the broker was down at start): try now.
+            await self._ensure_topics(TOPIC_PARTITIONS)
+            producer = await self._get_producer()
+        try:
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 3.0)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BackendUnavailable("kafka", repr(exc)) from exc
+
+    async def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.stop()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+
+
+def build_bus(
+    bootstrap_servers: str | None,
+    metrics: Metrics,
+    *,
+    topic_prefix: str = "",
+    replication_factor: int = 1,
+    client_id: str = "cryptodash",
+    session_timeout_ms: int = 10_000,
+) -> Bus:
+    if bootstrap_servers:
+        return KafkaBus(
+            bootstrap_servers,
+            metrics,
+            topic_prefix=topic_prefix,
+            replication_factor=replication_factor,
+            client_id=client_id,
+            session_timeout_ms=session_timeout_ms,
+        )
+    return MemoryBus(metrics)

@@ -1,0 +1,205 @@
+"""Cache: an in-process TTL dict or Redis, chosen by REDIS_URL.
+
+Values are bytes (callers use `get_json`/`set_json` for JSON). A cache is an optimisation, so
+reads that fail are counted as errors and answered as misses, and failed writes are logged and
+dropped: a Redis outage makes the product slower, never broken. `ping()` is the one call that
+raises, for the readiness check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import orjson
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from cryptodash.platform.errors import BackendUnavailable
+from cryptodash.platform.logging import get_logger
+from cryptodash.platform.metrics import Metrics
+
+log = get_logger(__name__)
+
+
+class Cache(Protocol):
+    backend: str
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    async def set(self, key: str, value: bytes, ttl: float) -> None: ...
+    async def set_many(self, items: Mapping[str, bytes], ttl: float) -> None: ...
+    async def delete(self, *keys: str) -> None: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+async def get_json(cache: Cache, key: str) -> Any | None:
+    raw = await cache.get(key)
+    return None if raw is None else orjson.loads(raw)
+
+
+async def set_json(cache: Cache, key: str, value: Any, ttl: float) -> None:
+    await cache.set(key, orjson.dumps(value), ttl)
+
+
+class MemoryCache:
+    """TTL dict with LRU eviction past `max_entries`; single event loop, no locking needed."""
+
+    backend = "memory"
+
+    def __init__(self, metrics: Metrics, *, max_entries: int = 100_000) -> None:
+        self._metrics = metrics
+        self._max_entries = max_entries
+        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    def _lookup(self, key: str, now: float) -> bytes | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        expires_at, value = entry
+        if expires_at <= now:
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return value
+
+    async def get(self, key: str) -> bytes | None:
+        value = self._lookup(key, time.monotonic())
+        self._metrics.cache_requests.labels("miss" if value is None else "hit").inc()
+        return value
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        now = time.monotonic()
+        values = [self._lookup(key, now) for key in keys]
+        hits = sum(value is not None for value in values)
+        self._metrics.cache_requests.labels("hit").inc(hits)
+        self._metrics.cache_requests.labels("miss").inc(len(values) - hits)
+        return values
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._data[key] = (time.monotonic() + ttl, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self._max_entries:
+            self._data.popitem(last=False)
+            self._metrics.cache_evictions.inc()
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float) -> None:
+        for key, value in items.items():
+            await self.set(key, value, ttl)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._data.pop(key, None)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisCache:
+    """redis.asyncio on a blocking pool of at most `max_connections` connections."""
+
+    backend = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        metrics: Metrics,
+        *,
+        max_connections: int = 50,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        self._metrics = metrics
+        self._pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=socket_timeout,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=30,
+        )
+        self.client = redis.Redis(connection_pool=self._pool)
+
+    async def warm(self, connections: int) -> None:
+        """Open `connections` pooled connections up front so the first burst does not pay for them."""
+        held = []
+        try:
+            for _ in range(min(connections, self._pool.max_connections)):
+                held.append(await self._pool.get_connection())
+        except (RedisError, OSError) as exc:
+            log.warning("cache_warm_failed", error=str(exc))
+        finally:
+            for conn in held:
+                await self._pool.release(conn)
+
+    def _failed(self, op: str, exc: Exception) -> None:
+        self._metrics.cache_requests.labels("error").inc()
+        log.warning("cache_error", op=op, error=str(exc))
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value: bytes | None = await self.client.get(key)
+        except (RedisError, OSError) as exc:
+            self._failed("get", exc)
+            return None
+        self._metrics.cache_requests.labels("miss" if value is None else "hit").inc()
+        return value
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        try:
+            values: list[bytes | None] = await self.client.mget(list(keys))
+        except (RedisError, OSError) as exc:
+            self._failed("mget", exc)
+            return [None] * len(keys)
+        hits = sum(value is not None for value in values)
+        self._metrics.cache_requests.labels("hit").inc(hits)
+        self._metrics.cache_requests.labels("miss").inc(len(values) - hits)
+        return values
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        try:
+            await self.client.set(key, value, px=max(1, int(ttl * 1000)))
+        except (RedisError, OSError) as exc:
+            self._failed("set", exc)
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float) -> None:
+        if not items:
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(key, value, px=max(1, int(ttl * 1000)))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("set_many", exc)
+
+    async def delete(self, *keys: str) -> None:
+        if not keys:
+            return
+        try:
+            await self.client.delete(*keys)
+        except (RedisError, OSError) as exc:
+            self._failed("delete", exc)
+
+    async def ping(self) -> None:
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable("redis", str(exc)) from exc
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self._pool.disconnect()
+
+
+def build_cache(redis_url: str | None, metrics: Metrics, *, max_connections: int = 50) -> Cache:
+    if redis_url:
+        return RedisCache(redis_url, metrics, max_connections=max_connections)
+    return MemoryCache(metrics)

@@ -1,0 +1,258 @@
+"""Database: SQLAlchemy 2 async on SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+Also the column types every domain shares, so money stays exact and timestamps stay aware on
+both engines: `Numeric38` is NUMERIC(38,18) on PostgreSQL and exact decimal text on SQLite;
+`UTCDateTime` is timestamptz on PostgreSQL and always comes back timezone-aware (UTC).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Dialect, Integer, MetaData, Numeric, String, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from cryptodash.platform.errors import BackendUnavailable
+from cryptodash.platform.metrics import Metrics
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Surrogate ids are BIGINT; SQLite only auto-increments a column declared INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Numeric38(TypeDecorator[Decimal]):
+    """NUMERIC(38,18) on PostgreSQL; exact decimal text on SQLite (whose REAL would round)."""
+
+    impl = Numeric(38, 18)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(38, 18, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            value = Decimal(str(value))
+        elif not isinstance(value, Decimal):
+            value = Decimal(value)
+        if dialect.name == "sqlite":
+            return format(value, "f")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """timestamptz on PostgreSQL; on SQLite stored as naive UTC and returned aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; timestamps must be timezone-aware UTC")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def async_url(url: str) -> URL:
+    """Accept conventional URLs (`postgresql://`, `sqlite:///`) and pick the async driver."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_engine(
+    url: str, *, metrics: Metrics | None = None, pool_size: int = 10, max_overflow: int = 20
+) -> AsyncEngine:
+    target = async_url(url)
+    kwargs: dict[str, Any] = {}
+    if target.get_backend_name() == "sqlite":
+        if target.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_pre_ping=True,
+            pool_timeout=10,
+            connect_args={"timeout": 5, "command_timeout": 30},
+        )
+    engine = create_async_engine(target, **kwargs)
+    if target.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if metrics is not None:
+        _instrument(engine, metrics)
+    return engine
+
+
+def _instrument(engine: AsyncEngine, metrics: Metrics) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _start(conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any) -> None:
+        conn.info.setdefault("query_started", []).append(time.perf_counter())
+
+    @event.listens_for(sync_engine, "after_cursor_execute")
+    def _end(conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any) -> None:
+        started = conn.info.get("query_started")
+        if started:
+            metrics.db_query_duration.observe(time.perf_counter() - started.pop())
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _error(context: Any) -> None:
+        started = context.connection.info.get("query_started") if context.connection else None
+        if started:
+            started.pop()
+
+
+class Database:
+    """The write engine, an optional read engine (a replica) and their session factories."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_url: str | None = None,
+        metrics: Metrics | None = None,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+    ) -> None:
+        self.url = url
+        self._metrics = metrics
+        self.engine = create_engine(
+            url, metrics=metrics, pool_size=pool_size, max_overflow=max_overflow
+        )
+        self.read_engine = (
+            create_engine(read_url, metrics=metrics, pool_size=pool_size, max_overflow=max_overflow)
+            if read_url
+            else self.engine
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed when the block ends, rolled back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        async with self.read_sessionmaker() as session:
+            yield session
+
+    async def ping(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (OSError, DBAPIError, OperationalError, TimeoutError) as exc:
+            raise BackendUnavailable("database", str(exc).splitlines()[0]) from exc
+
+    def record_pool(self) -> None:
+        """Publish pool usage to `db_pool_connections{state}` (checked out, idle, overflow)."""
+        if self._metrics is None:
+            return
+        pool: Any = self.engine.sync_engine.pool
+        if not hasattr(pool, "checkedout"):
+            return
+        gauge = self._metrics.db_pool_connections
+        gauge.labels("in_use").set(pool.checkedout())
+        gauge.labels("idle").set(pool.checkedin())
+        gauge.labels("overflow").set(max(0, pool.overflow()))
+        gauge.labels("capacity").set(pool.size() + getattr(pool, "_max_overflow", 0))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when a database error means "cannot reach the server" rather than a bad statement."""
+    if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, (OSError, ConnectionError))
+    return False
+
+
+__all__ = [
+    "Base",
+    "BigIntId",
+    "Database",
+    "Numeric38",
+    "UTCDateTime",
+    "async_url",
+    "create_engine",
+    "is_connection_error",
+    "utcnow",
+]

@@ -1,0 +1,108 @@
+"""Prometheus metrics: every name the dashboards and alerts may use (ARCHITECTURE §5).
+
+One `Metrics` object per process, built by the app factory with its own registry, so tests can
+build as many apps as they like without duplicate-registration errors.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "http_requests_total",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_request_duration = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by method and route template",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cache_requests = Counter(
+            "cache_requests_total", "Cache lookups by result (hit, miss, error)", ["result"],
+            registry=r,
+        )
+        self.cache_evictions = Counter(
+            "cache_evictions_total", "Entries evicted from the in-process cache", registry=r
+        )
+        self.db_query_duration = Histogram(
+            "db_query_duration_seconds",
+            "Database statement latency",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.db_pool_connections = Gauge(
+            "db_pool_connections", "Database pool connections by state", ["state"], registry=r
+        )
+        self.bus_messages = Counter(
+            "bus_messages_total",
+            "Bus messages by topic and direction (produced, consumed, failed)",
+            ["topic", "direction"],
+            registry=r,
+        )
+        self.kafka_consumer_lag = Gauge(
+            "kafka_consumer_lag",
+            "Messages behind the log end, per consumer group and partition",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
+        self.exchange_connection_up = Gauge(
+            "exchange_connection_up", "1 while the exchange feed is connected", ["exchange"],
+            registry=r,
+        )
+        self.exchange_messages = Counter(
+            "exchange_messages_total", "Messages received from exchanges", ["exchange"],
+            registry=r,
+        )
+        self.ws_clients = Gauge("ws_clients", "Open WebSocket clients", ["channel"], registry=r)
+        self.ws_messages_sent = Counter(
+            "ws_messages_sent_total", "WebSocket frames sent", ["channel"], registry=r
+        )
+        self.ws_messages_conflated = Counter(
+            "ws_messages_conflated_total",
+            "WebSocket updates replaced by a newer value before a slow client took them",
+            ["channel"],
+            registry=r,
+        )
+        self.ws_disconnects = Counter(
+            "ws_disconnects_total", "WebSocket disconnects by reason", ["reason"], registry=r
+        )
+        self.price_update_latency = Histogram(
+            "price_update_latency_seconds",
+            "Exchange event time to the price being served",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rate_limit_rejections = Counter(
+            "rate_limit_rejections_total", "Requests refused by the rate limiter", ["scope"],
+            registry=r,
+        )
+        self.sentiment_articles = Counter(
+            "sentiment_articles_total", "Articles and posts classified", ["source", "kind"],
+            registry=r,
+        )
+        self.portfolio_calculations = Counter(
+            "portfolio_calculations_total", "Portfolio valuations computed", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

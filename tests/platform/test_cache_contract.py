@@ -1,0 +1,117 @@
+"""One contract for both cache backends: the in-process TTL dict and the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cryptodash.platform.cache import Cache, MemoryCache, RedisCache, get_json, set_json
+from cryptodash.platform.errors import BackendUnavailable
+from cryptodash.platform.metrics import Metrics
+from tests.helpers import free_port
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    metrics = Metrics()
+    backend: Cache
+    if request.param == "memory":
+        backend = MemoryCache(metrics)
+    else:
+        backend = RedisCache(request.getfixturevalue("redis_url"), metrics)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def test_get_missing_is_none(cache: Cache) -> None:
+    assert await cache.get("nope") is None
+
+
+async def test_set_then_get(cache: Cache) -> None:
+    await cache.set("price:bitcoin", b'{"price": 1}', ttl=10)
+    assert await cache.get("price:bitcoin") == b'{"price": 1}'
+
+
+async def test_overwrite(cache: Cache) -> None:
+    await cache.set("k", b"1", ttl=10)
+    await cache.set("k", b"2", ttl=10)
+    assert await cache.get("k") == b"2"
+
+
+async def test_entries_expire(cache: Cache) -> None:
+    await cache.set("short", b"x", ttl=0.2)
+    await cache.set("long", b"y", ttl=10)
+    await asyncio.sleep(0.35)
+    assert await cache.get("short") is None
+    assert await cache.get("long") == b"y"
+
+
+async def test_many(cache: Cache) -> None:
+    await cache.set_many({"a": b"1", "b": b"2"}, ttl=10)
+    assert await cache.get_many(["a", "missing", "b"]) == [b"1", None, b"2"]
+    assert await cache.get_many([]) == []
+
+
+async def test_delete(cache: Cache) -> None:
+    await cache.set_many({"a": b"1", "b": b"2"}, ttl=10)
+    await cache.delete("a", "b", "never-there")
+    assert await cache.get_many(["a", "b"]) == [None, None]
+
+
+async def test_json_round_trip(cache: Cache) -> None:
+    value = {"coin_id": "bitcoin", "price": 67123.45, "sources": {"binance": {"quote": "USDT"}}}
+    await set_json(cache, "price:bitcoin", value, ttl=10)
+    assert await get_json(cache, "price:bitcoin") == value
+    assert await get_json(cache, "price:ether") is None
+
+
+async def test_ping(cache: Cache) -> None:
+    await cache.ping()
+
+
+def test_memory_cache_evicts_least_recently_used() -> None:
+    metrics = Metrics()
+    cache = MemoryCache(metrics, max_entries=2)
+
+    async def scenario() -> None:
+        await cache.set("a", b"1", 10)
+        await cache.set("b", b"2", 10)
+        assert await cache.get("a") == b"1"  # a is now the most recent
+        await cache.set("c", b"3", 10)
+        assert await cache.get("b") is None
+        assert await cache.get("a") == b"1"
+
+    asyncio.run(scenario())
+    assert metrics.registry.get_sample_value("cache_evictions_total") == 1
+
+
+async def test_hits_and_misses_are_counted() -> None:
+    metrics = Metrics()
+    cache = MemoryCache(metrics)
+    await cache.set("a", b"1", 10)
+    await cache.get("a")
+    await cache.get_many(["a", "b"])
+    sample = metrics.registry.get_sample_value
+    assert sample("cache_requests_total", {"result": "hit"}) == 2
+    assert sample("cache_requests_total", {"result": "miss"}) == 1
+
+
+@pytest.mark.integration
+async def test_redis_down_reads_miss_writes_drop_ping_raises() -> None:
+    metrics = Metrics()
+    cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0", metrics, socket_timeout=0.5)
+    try:
+        assert await cache.get("a") is None
+        assert await cache.get_many(["a", "b"]) == [None, None]
+        await cache.set("a", b"1", 10)
+        await cache.set_many({"a": b"1"}, 10)
+        await cache.delete("a")
+        with pytest.raises(BackendUnavailable):
+            await cache.ping()
+        assert metrics.registry.get_sample_value("cache_requests_total", {"result": "error"}) == 5
+    finally:
+        await cache.close()
