@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -45,15 +47,22 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
+def pg_admin(sql: str) -> None:
+    """Run one admin statement; in a thread, so sync fixtures work under a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _pg_admin(sql)).result()
+
+
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+def pg_url() -> Iterator[str]:
+    """A fresh, empty database for this test (sync, so async fixtures can request it)."""
     name = unique("cdtest_")
-    await _pg_admin(f'CREATE DATABASE "{name}"')
+    pg_admin(f'CREATE DATABASE "{name}"')
     url = make_url(PG_ADMIN_URL).set(database=name)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------- Redis

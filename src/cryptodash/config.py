@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     bus_topic_prefix: str = ""
 
     jwt_secret: str | None = _conventional("JWT_SECRET")
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     newsapi_key: str | None = _conventional("NEWSAPI_KEY")
     newsapi_url: str = Field(
         default="https://newsapi.org",

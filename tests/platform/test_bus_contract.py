@@ -192,8 +192,8 @@ async def test_kafka_group_resumes_from_committed_offset(
     metrics = Metrics()
     group = unique("resume")
     producer = KafkaBus(
-            kafka_bootstrap, metrics, topic_prefix=topic_prefix, session_timeout_ms=FAST_SESSION_MS
-        )
+        kafka_bootstrap, metrics, topic_prefix=topic_prefix, session_timeout_ms=FAST_SESSION_MS
+    )
     await producer.start()
     got: list[int] = []
 

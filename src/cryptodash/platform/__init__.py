@@ -1,1 +1,3 @@
-"""Infrastructure with swappable backends (database, cache, bus, metrics, logging); no business logic."""
+"""Infrastructure with swappable backends (database, cache, bus, metrics, logging).
+
+No business logic lives here."""

@@ -212,9 +212,7 @@ class MemoryBus:
         partition = partition_for(key, TOPIC_PARTITIONS.get(topic, DEFAULT_PARTITIONS))
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
-        message = Message(
-            topic, key, decoded, envelope_headers(schema, headers), partition, offset
-        )
+        message = Message(topic, key, decoded, envelope_headers(schema, headers), partition, offset)
         self._metrics.bus_messages.labels(topic, "produced").inc()
         for group in list(self._groups.values()):
             if topic in group.topics:
@@ -253,7 +251,9 @@ class MemoryBus:
                 # Partition i belongs to member i mod n: one worker per partition keeps key order.
                 if group.handlers:
                     handler = group.handlers[index % len(group.handlers)]
-                    await handle_with_retry(handler, message, group.name, self._metrics, self._retry)
+                    await handle_with_retry(
+                        handler, message, group.name, self._metrics, self._retry
+                    )
             finally:
                 queue.task_done()
 
@@ -327,7 +327,9 @@ class _KafkaSubscription:
             except asyncio.CancelledError:
                 raise
             except (KafkaError, OSError) as exc:
-                log.warning("bus_consumer_reconnect", group=self.group, error=repr(exc), delay=delay)
+                log.warning(
+                    "bus_consumer_reconnect", group=self.group, error=repr(exc), delay=delay
+                )
             finally:
                 self._assigned.clear()
                 with contextlib.suppress(Exception):
@@ -363,7 +365,9 @@ class _KafkaSubscription:
             await consumer.commit({tp: records[-1].offset + 1})
         except KafkaError as exc:
             # A rebalance took the partition away: the new owner re-reads from the last commit.
-            log.warning("bus_commit_failed", group=self.group, partition=tp.partition, error=repr(exc))
+            log.warning(
+                "bus_commit_failed", group=self.group, partition=tp.partition, error=repr(exc)
+            )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -409,7 +413,7 @@ class KafkaBus:
         return topic[len(self.prefix) :] if self.prefix and topic.startswith(self.prefix) else topic
 
     async def start(self) -> None:
-        """Connect the producer and create the known topics; a broker that is down is retried later."""
+        """Connect and create the known topics; a broker that is down is retried on use."""
         try:
             await self._ensure_topics(TOPIC_PARTITIONS)
             await self._get_producer()
@@ -421,7 +425,8 @@ class KafkaBus:
         if not wanted:
             return
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
             request_timeout_ms=10_000,
         )
         try:
@@ -438,10 +443,8 @@ class KafkaBus:
                 if self.physical(t) not in existing
             ]
             if new:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass
             self._ensured.update(wanted)
         except (KafkaError, OSError) as exc:
             raise BackendUnavailable("kafka", repr(exc)) from exc
@@ -523,7 +526,7 @@ class KafkaBus:
         return subscription
 
     async def _record_lag(self, consumer: AIOKafkaConsumer, group: str) -> None:
-        """kafka_consumer_lag = log end offset − this consumer's position, per partition."""
+        """kafka_consumer_lag = log end offset - this consumer's position, per partition."""
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             if highwater is None:

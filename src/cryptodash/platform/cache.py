@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 import redis.asyncio as redis
@@ -126,11 +126,11 @@ class RedisCache:
         self.client = redis.Redis(connection_pool=self._pool)
 
     async def warm(self, connections: int) -> None:
-        """Open `connections` pooled connections up front so the first burst does not pay for them."""
+        """Open pooled connections up front so the first burst does not pay for them."""
         held = []
         try:
             for _ in range(min(connections, self._pool.max_connections)):
-                held.append(await self._pool.get_connection())
+                held.append(await self._pool.get_connection())  # type: ignore[no-untyped-call]
         except (RedisError, OSError) as exc:
             log.warning("cache_warm_failed", error=str(exc))
         finally:
@@ -143,7 +143,8 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self.client.get(key)
+            # No decode_responses on this client: Redis answers bytes.
+            value = cast(bytes | None, await self.client.get(key))
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
             return None
@@ -154,7 +155,7 @@ class RedisCache:
         if not keys:
             return []
         try:
-            values: list[bytes | None] = await self.client.mget(list(keys))
+            values = cast(list[bytes | None], await self.client.mget(list(keys)))
         except (RedisError, OSError) as exc:
             self._failed("mget", exc)
             return [None] * len(keys)

@@ -154,7 +154,9 @@ def _instrument(engine: AsyncEngine, metrics: Metrics) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "before_cursor_execute")
-    def _start(conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any) -> None:
+    def _start(
+        conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+    ) -> None:
         conn.info.setdefault("query_started", []).append(time.perf_counter())
 
     @event.listens_for(sync_engine, "after_cursor_execute")

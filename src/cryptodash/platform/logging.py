@@ -26,6 +26,7 @@ def _add_request_id(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, An
 
 def _rename_event(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     event_dict["message"] = event_dict.pop("event", "")
+    event_dict.pop("color_message", None)  # uvicorn's ANSI copy of the message
     return event_dict
 
 
@@ -70,9 +71,10 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # The gateway logs every request itself, with the request id; uvicorn's access log would repeat it.
+    # The gateway logs each request with its request id; uvicorn's access log would repeat it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    for noisy in ("aiokafka", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
 

@@ -38,7 +38,9 @@ class Metrics:
             registry=r,
         )
         self.cache_requests = Counter(
-            "cache_requests_total", "Cache lookups by result (hit, miss, error)", ["result"],
+            "cache_requests_total",
+            "Cache lookups by result (hit, miss, error)",
+            ["result"],
             registry=r,
         )
         self.cache_evictions = Counter(
@@ -66,11 +68,15 @@ class Metrics:
             registry=r,
         )
         self.exchange_connection_up = Gauge(
-            "exchange_connection_up", "1 while the exchange feed is connected", ["exchange"],
+            "exchange_connection_up",
+            "1 while the exchange feed is connected",
+            ["exchange"],
             registry=r,
         )
         self.exchange_messages = Counter(
-            "exchange_messages_total", "Messages received from exchanges", ["exchange"],
+            "exchange_messages_total",
+            "Messages received from exchanges",
+            ["exchange"],
             registry=r,
         )
         self.ws_clients = Gauge("ws_clients", "Open WebSocket clients", ["channel"], registry=r)
@@ -93,11 +99,15 @@ class Metrics:
             registry=r,
         )
         self.rate_limit_rejections = Counter(
-            "rate_limit_rejections_total", "Requests refused by the rate limiter", ["scope"],
+            "rate_limit_rejections_total",
+            "Requests refused by the rate limiter",
+            ["scope"],
             registry=r,
         )
         self.sentiment_articles = Counter(
-            "sentiment_articles_total", "Articles and posts classified", ["source", "kind"],
+            "sentiment_articles_total",
+            "Articles and posts classified",
+            ["source", "kind"],
             registry=r,
         )
         self.portfolio_calculations = Counter(

@@ -1,0 +1,1 @@
+"""Analytics: indicators, volatility and correlation computed from candles."""

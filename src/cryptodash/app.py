@@ -1,0 +1,137 @@
+"""App factory: all-in-one (every domain in one process, one port) or one split service.
+
+    create_app(settings)                    # all-in-one
+    create_app(settings, service="market")  # one service of the split deployment
+
+Nothing is built at import time: the backends are built here and started in the lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from cryptodash import __version__
+from cryptodash.config import Settings, get_settings
+from cryptodash.gateway.errors import install_error_handlers
+from cryptodash.gateway.health import router as health_router
+from cryptodash.gateway.middleware import BodyLimit, RequestContext
+from cryptodash.platform import schema
+from cryptodash.platform.db import is_connection_error
+from cryptodash.platform.errors import BackendUnavailable
+from cryptodash.platform.logging import get_logger
+from cryptodash.runtime import (
+    ALL_IN_ONE,
+    Platform,
+    build_platform,
+    hosted_domains,
+    start_platform,
+    supervise,
+)
+
+log = get_logger(__name__)
+
+
+class SchemaBehind(RuntimeError):
+    """The database schema is older than the code; run `cryptodash migrate`."""
+
+
+async def prepare_schema_once(platform: Platform) -> bool:
+    """All-in-one migrates; a split service only checks. False when the database is
+    unreachable; `SchemaBehind` when a split service's schema is older than the code."""
+    db = platform.db
+    if db is None:
+        platform.schema_ready.set()
+        return True
+    try:
+        if platform.all_in_one:
+            await schema.upgrade(db.engine)
+        state = await schema.status(db.engine)
+    except Exception as exc:
+        if not is_connection_error(exc) and not isinstance(exc, BackendUnavailable):
+            raise
+        platform.schema_problem = f"database unreachable: {str(exc).splitlines()[0]}"
+        log.warning("database_unreachable", error=platform.schema_problem)
+        return False
+    if not state.up_to_date:
+        platform.schema_problem = f"schema behind: {state.describe()}"
+        raise SchemaBehind(
+            f"{state.describe()}; run `cryptodash migrate` before starting {platform.service}"
+        )
+    platform.schema_problem = None
+    platform.schema_ready.set()
+    log.info("schema_ready", revision=sorted(state.current))
+    return True
+
+
+async def prepare_schema(platform: Platform, *, retry_delay: float = 2.0) -> None:
+    """Retry until the database answers; the process serves /health and is not ready meanwhile."""
+    while not await prepare_schema_once(platform):  # noqa: ASYNC110 - polling a remote server
+        await asyncio.sleep(retry_delay)
+
+
+def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -> FastAPI:
+    settings = settings or get_settings()
+    platform = build_platform(settings, service)
+    if service in (ALL_IN_ONE, "users", "portfolio", "gateway"):
+        platform.jwt_secret = settings.resolve_jwt_secret(all_in_one=service == ALL_IN_ONE)
+    domains = hosted_domains(service)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await start_platform(platform)
+        tasks: list[asyncio.Task[None]] = []
+        # A healthy database is migrated (or checked) before the first request; a slow or
+        # unreachable one is retried in the background while /health answers. A split
+        # service whose schema is behind stops here with SchemaBehind.
+        try:
+            ready = await asyncio.wait_for(prepare_schema_once(platform), 5)
+        except TimeoutError:
+            ready = False
+        if not ready:
+            tasks.append(asyncio.create_task(prepare_schema(platform), name="schema"))
+        for domain in domains:
+            for name, worker in domain.workers(platform):
+                tasks.append(
+                    asyncio.create_task(supervise(name, worker, platform), name=f"worker:{name}")
+                )
+        log.info(
+            "started",
+            mode=service,
+            domains=[d.name for d in domains],
+            database=platform.db.dialect if platform.db else None,
+            cache=platform.cache.backend,
+            bus=platform.bus.backend,
+            demo=settings.demo,
+        )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await platform.close()
+            log.info("stopped", mode=service)
+
+    app = FastAPI(
+        title="cryptodash" if service == ALL_IN_ONE else f"cryptodash {service}",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.platform = platform
+    install_error_handlers(app)
+    app.include_router(health_router)
+    for domain in domains:
+        for router in domain.routers():
+            app.include_router(router)
+
+    # Added last = outermost: the request id and metrics wrap everything, the 413 included.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext, metrics=platform.metrics)
+    return app

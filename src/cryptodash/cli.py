@@ -1,0 +1,192 @@
+"""The `cryptodash` command: up (all-in-one), serve (one split service), migrate, create-admin."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cryptodash.config import SERVICE_PORTS, SERVICES, Settings
+
+cli = typer.Typer(
+    name="cryptodash",
+    help="Self-hostable, real-time cryptocurrency analytics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+HostOption = Annotated[str | None, typer.Option(help="Interface to listen on.")]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on.")]
+
+
+def _settings(**overrides: object) -> Settings:  # type: ignore[return]
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValueError as exc:
+        _fail(f"invalid settings: {exc}")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"cryptodash: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _run_server(settings: Settings, service: str, host: str, port: int) -> None:
+    import uvicorn
+
+    from cryptodash.app import SchemaBehind, create_app
+    from cryptodash.platform.logging import configure_logging
+
+    configure_logging(
+        service="cryptodash" if service == "all" else service,
+        level=settings.log_level,
+        json=settings.log_json,
+    )
+    try:
+        app = create_app(settings, service=service)
+    except ValueError as exc:
+        _fail(str(exc))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SchemaBehind as exc:
+        _fail(str(exc), code=3)
+    if not server.started:
+        # The lifespan refused to start (e.g. the schema is behind); uvicorn has logged why.
+        raise typer.Exit(3)
+
+
+@cli.command()
+def up(
+    host: HostOption = None,
+    port: PortOption = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the SQLite file and the generated secret live.")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Simulated market and demo news instead of live feeds.")
+    ] = False,
+) -> None:
+    """Run everything in one process: API, workers and web app on one port."""
+    settings = _settings(host=host, port=port, data_dir=data_dir, demo=demo or None)
+    _run_server(settings, "all", settings.host, settings.port)
+
+
+@cli.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    host: HostOption = None,
+    port: PortOption = None,
+) -> None:
+    """Run one service of the split deployment (needs PostgreSQL, Kafka and Redis)."""
+    if service not in SERVICES:
+        _fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
+    from cryptodash.runtime import SERVICE_NEEDS
+
+    settings = _settings()
+    missing = settings.missing_backends(SERVICE_NEEDS[service])
+    if missing:
+        _fail(
+            f"`serve {service}` runs split and needs real backends; set {', '.join(missing)} "
+            "(use `cryptodash up` for the all-in-one mode with embedded defaults)"
+        )
+    postgres = (settings.database_url or "").startswith(("postgres://", "postgresql"))
+    if "database" in SERVICE_NEEDS[service] and not postgres:
+        _fail("split services need PostgreSQL; DATABASE_URL must be postgresql://…")
+    _run_server(
+        settings,
+        service,
+        host or settings.host,
+        port or int(os.environ.get("CRYPTODASH_PORT", SERVICE_PORTS[service])),
+    )
+
+
+@cli.command()
+def migrate(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "heads",
+) -> None:
+    """Upgrade the database schema (DATABASE_URL, or the all-in-one SQLite file)."""
+    from cryptodash.platform import schema
+    from cryptodash.platform.db import Database
+
+    settings = _settings()
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> str:
+        db = Database(settings.effective_database_url)
+        try:
+            await schema.upgrade(db.engine, revision)
+            return (await schema.status(db.engine)).describe()
+        finally:
+            await db.close()
+
+    try:
+        typer.echo(f"migrated: {asyncio.run(run())}")
+    except Exception as exc:
+        _fail(f"migration failed: {exc}", code=1)
+
+
+@cli.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(prompt=True, help="Admin user name.")],
+    email: Annotated[str, typer.Option(prompt=True, help="Admin e-mail address.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="CRYPTODASH_ADMIN_PASSWORD",
+            help="Password (prompted; or CRYPTODASH_ADMIN_PASSWORD).",
+        ),
+    ],
+) -> None:
+    """Create the first administrator (or promote an existing user to admin)."""
+    from cryptodash.platform import schema
+    from cryptodash.platform.db import Database
+    from cryptodash.users.service import AccountError, make_admin
+
+    settings = _settings()
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> str:
+        db = Database(settings.effective_database_url)
+        try:
+            if not settings.database_url:
+                await schema.upgrade(db.engine)
+            async with db.session() as session:
+                return await make_admin(
+                    session, username=username, email=email, password=password, settings=settings
+                )
+        finally:
+            await db.close()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except AccountError as exc:
+        _fail(str(exc))
+
+
+def main() -> None:
+    cli(prog_name="cryptodash")
+
+
+if __name__ == "__main__":
+    main()

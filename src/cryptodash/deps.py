@@ -1,0 +1,73 @@
+"""FastAPI dependencies shared by every domain: the platform, a database session, the cache,
+the bus. Use the `Annotated` aliases in route signatures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cryptodash.config import Settings
+from cryptodash.errors import ServiceUnavailable
+from cryptodash.platform.bus import Bus
+from cryptodash.platform.cache import Cache
+from cryptodash.platform.db import Database
+from cryptodash.platform.metrics import Metrics
+from cryptodash.runtime import Platform
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def get_database(platform: PlatformDep) -> Database:
+    if platform.db is None:
+        raise ServiceUnavailable("this service has no database")
+    return platform.db
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """One session per request, in a transaction committed when the route returns."""
+    async with db.session() as session:
+        yield session
+
+
+async def get_read_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
+    """A session on the read replica when one is configured (analytics, history)."""
+    async with db.read_session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
+def get_cache(platform: PlatformDep) -> Cache:
+    return platform.cache
+
+
+def get_bus(platform: PlatformDep) -> Bus:
+    return platform.bus
+
+
+def get_metrics(platform: PlatformDep) -> Metrics:
+    return platform.metrics
+
+
+def get_settings_dep(platform: PlatformDep) -> Settings:
+    return platform.settings
+
+
+CacheDep = Annotated[Cache, Depends(get_cache)]
+BusDep = Annotated[Bus, Depends(get_bus)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

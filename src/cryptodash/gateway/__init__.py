@@ -1,0 +1,1 @@
+"""Gateway: middleware, error handling, health, routing and the static frontend."""

@@ -1,0 +1,74 @@
+"""Exception handlers: every error leaves as our one error body (see `cryptodash.errors`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from cryptodash.errors import AppError, error_body
+from cryptodash.platform.errors import BackendUnavailable
+from cryptodash.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+_DEFAULT_MESSAGES = {
+    404: "Not found",
+    405: "Method not allowed",
+}
+
+
+def _json(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for error in exc.errors():
+        details.append(
+            {
+                "loc": [str(part) for part in error.get("loc", ())],
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+        )
+    return details
+
+
+async def _app_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    body = error_body(exc.status_code, exc.message, code=exc.code, details=exc.details)
+    return _json(exc.status_code, body, exc.headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    message = detail if isinstance(detail, str) else _DEFAULT_MESSAGES.get(exc.status_code, "Error")
+    if message in ("Not Found", "Method Not Allowed"):
+        message = _DEFAULT_MESSAGES[exc.status_code]
+    return _json(exc.status_code, error_body(exc.status_code, message), exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    body = error_body(422, "Invalid request", details=_field_errors(exc))
+    return _json(422, body)
+
+
+async def _backend_unavailable(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BackendUnavailable)
+    log.warning("backend_unavailable", backend=exc.backend, error=exc.detail)
+    body = error_body(503, f"Temporarily unavailable: {exc.backend} is not reachable")
+    return _json(503, body, {"Retry-After": "5"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BackendUnavailable, _backend_unavailable)

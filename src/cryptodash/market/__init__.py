@@ -1,0 +1,1 @@
+"""Market data: exchange feeds, normalized prices, candles and the market REST API."""

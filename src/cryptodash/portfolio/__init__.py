@@ -1,0 +1,1 @@
+"""Portfolio: holdings, transactions, valuation, history and the watchlist."""

@@ -1,0 +1,1 @@
+"""Sentiment: news and social ingestion, per-coin classification and trends."""

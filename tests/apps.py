@@ -1,0 +1,39 @@
+"""Build an app with settings for a test and talk to it in-process (lifespan included)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from cryptodash.app import create_app
+from cryptodash.config import Settings
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "data_dir": data_dir,
+        "bcrypt_rounds": 4,
+        "database_url": None,
+        "redis_url": None,
+        "kafka_bootstrap_servers": None,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, *, service: str = "all"
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(settings, service=service)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield app, client

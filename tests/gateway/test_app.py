@@ -1,0 +1,234 @@
+"""The app factory's contract: health, readiness, metrics, request ids and one error shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from cryptodash.errors import NotFound
+from tests.apps import make_settings, running
+from tests.helpers import free_port
+
+
+async def test_health_is_ok(data_dir: Path) -> None:
+    async with running(make_settings(data_dir)) as (_, client):
+        response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+async def test_ready_with_embedded_defaults(data_dir: Path) -> None:
+    async with running(make_settings(data_dir)) as (_, client):
+        response = await client.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["failing"] == []
+    assert body["checks"]["database"] == {"status": "ok", "backend": "sqlite"}
+    assert body["checks"]["cache"]["backend"] == "memory"
+    assert body["checks"]["bus"]["backend"] == "memory"
+    assert (data_dir / "cryptodash.db").exists()
+    assert (data_dir / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.integration
+async def test_ready_is_degraded_when_redis_is_down(data_dir: Path) -> None:
+    settings = make_settings(data_dir, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with running(settings) as (_, client):
+        ready = await client.get("/health/ready")
+        health = await client.get("/health")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["failing"] == ["cache"]
+    assert ready.json()["checks"]["cache"]["backend"] == "redis"
+    assert health.status_code == 200
+
+
+@pytest.mark.integration
+async def test_ready_is_degraded_when_kafka_is_down(data_dir: Path) -> None:
+    settings = make_settings(data_dir, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
+    async with running(settings) as (_, client):
+        ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["failing"] == ["bus"]
+
+
+@pytest.mark.integration
+async def test_ready_is_503_when_the_database_is_unreachable(data_dir: Path) -> None:
+    settings = make_settings(
+        data_dir, database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/nope"
+    )
+    async with running(settings) as (_, client):
+        ready = await client.get("/health/ready")
+        health = await client.get("/health")
+        missing = await client.get("/no-such-route")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["failing"] == ["database"]
+    assert health.status_code == 200
+    assert missing.status_code == 404
+
+
+@pytest.mark.integration
+async def test_all_in_one_on_postgres_redis_kafka(
+    data_dir: Path, pg_url: str, redis_url: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    settings = make_settings(
+        data_dir,
+        database_url=pg_url,
+        redis_url=redis_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        bus_topic_prefix=topic_prefix,
+    )
+    async with running(settings) as (_, client):
+        ready = await client.get("/health/ready")
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert checks["database"]["backend"] == "postgresql"
+    assert checks["cache"]["backend"] == "redis"
+    assert checks["bus"]["backend"] == "kafka"
+
+
+async def test_unknown_route_404_echoes_request_id(data_dir: Path) -> None:
+    async with running(make_settings(data_dir)) as (_, client):
+        response = await client.get("/no-such-route", headers={"X-Request-ID": "abc"})
+    assert response.status_code == 404
+    assert response.headers["x-request-id"] == "abc"
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "Not found", "request_id": "abc"}
+    }
+
+
+async def test_request_id_is_generated_when_absent_or_unsafe(data_dir: Path) -> None:
+    async with running(make_settings(data_dir)) as (_, client):
+        plain = await client.get("/health")
+        unsafe = await client.get("/health", headers={"X-Request-ID": "a b\x7f<script>"})
+    assert len(plain.headers["x-request-id"]) == 32
+    assert unsafe.headers["x-request-id"] != "a b\x7f<script>"
+
+
+class Thing(BaseModel):
+    name: str
+    size: int
+
+
+def probe_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/api/probe/things")
+    async def create_thing(thing: Thing) -> Thing:
+        return thing
+
+    @router.get("/api/probe/things/{thing_id}")
+    async def get_thing(thing_id: int) -> dict[str, int]:
+        raise NotFound(f"Thing {thing_id} not found")
+
+    @router.get("/api/probe/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return router
+
+
+@pytest.fixture
+def probe_app_settings(data_dir: Path):  # type: ignore[no-untyped-def]
+    return make_settings(data_dir, max_body_bytes=2048)
+
+
+async def _with_probe(settings):  # type: ignore[no-untyped-def]
+    ctx = running(settings)
+    app, client = await ctx.__aenter__()
+    app.include_router(probe_router())
+    return ctx, client
+
+
+async def test_error_shapes(probe_app_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = await _with_probe(probe_app_settings)
+    try:
+        wrong_method = await client.delete("/health")
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+        invalid = await client.post("/api/probe/things", json={"name": "x", "size": "big"})
+        assert invalid.status_code == 422
+        error = invalid.json()["error"]
+        assert error["code"] == "validation_error"
+        assert error["details"][0]["loc"] == ["body", "size"]
+        assert set(error["details"][0]) == {"loc", "msg", "type"}
+
+        malformed = await client.post(
+            "/api/probe/things", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert malformed.status_code == 422
+        assert malformed.json()["error"]["code"] == "validation_error"
+
+        bad_path = await client.get("/api/probe/things/abc")
+        assert bad_path.status_code == 422
+
+        missing = await client.get("/api/probe/things/7", headers={"X-Request-ID": "r7"})
+        assert missing.status_code == 404
+        assert missing.json() == {
+            "error": {"code": "not_found", "message": "Thing 7 not found", "request_id": "r7"}
+        }
+
+        crash = await client.get("/api/probe/boom", headers={"X-Request-ID": "r500"})
+        assert crash.status_code == 500
+        assert crash.headers["x-request-id"] == "r500"
+        assert crash.json() == {
+            "error": {
+                "code": "internal_error",
+                "message": "Internal server error",
+                "request_id": "r500",
+            }
+        }
+        assert "secret" not in crash.text
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+async def test_oversize_bodies_get_413(probe_app_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = await _with_probe(probe_app_settings)
+    try:
+        declared = await client.post(
+            "/api/probe/things", content=b"x" * 5000, headers={"content-type": "application/json"}
+        )
+        assert declared.status_code == 413
+        assert declared.json()["error"]["code"] == "payload_too_large"
+        assert "x-request-id" in declared.headers
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                yield b"x" * 1000
+
+        streamed = await client.post(
+            "/api/probe/things", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert streamed.status_code == 413
+        assert streamed.json()["error"]["code"] == "payload_too_large"
+
+        small = await client.post("/api/probe/things", json={"name": "ok", "size": 1})
+        assert small.status_code == 200
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
+async def test_metrics_by_route_template(probe_app_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = await _with_probe(probe_app_settings)
+    try:
+        await client.get("/api/probe/things/1")
+        await client.get("/api/probe/things/2")
+        await client.get("/nowhere/at/all")
+        text = (await client.get("/metrics")).text
+    finally:
+        await ctx.__aexit__(None, None, None)
+    assert (
+        'http_requests_total{method="GET",route="/api/probe/things/{thing_id}",status="404"} 2.0'
+        in text
+    )
+    assert 'http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
+    assert "http_request_duration_seconds_bucket" in text
+    for name in ("cache_requests_total", "bus_messages_total", "db_query_duration_seconds"):
+        assert f"# TYPE {name}" in text
