@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     sentiment_url: str = "http://sentiment:8004"
     portfolio_url: str = "http://portfolio:8005"
 
+    # The web app's static export; unset: `frontend/out` of the source tree, when built.
+    frontend_dir: Path | None = None
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
