@@ -44,8 +44,7 @@ export function ExchangePrices({ coin }: { coin: Coin }) {
             <tr className="text-xs text-muted">
               <th scope="col" className="pb-1.5 text-left font-medium">Exchange</th>
               <th scope="col" className="pb-1.5 text-right font-medium">Price</th>
-              <th scope="col" className="pb-1.5 text-right font-medium">vs. USD price</th>
-              <th scope="col" className="hidden pb-1.5 text-right font-medium sm:table-cell">Updated</th>
+              <th scope="col" className="pb-1.5 text-right font-medium">Spread</th>
             </tr>
           </thead>
           <tbody>
@@ -53,12 +52,16 @@ export function ExchangePrices({ coin }: { coin: Coin }) {
               const spread = coin.price ? ((source.price - coin.price) / coin.price) * 100 : null;
               return (
                 <tr key={name} className="border-t border-line">
-                  <th scope="row" className="py-1.5 text-left font-normal capitalize">{name}</th>
+                  <th scope="row" className="py-1.5 text-left font-normal">
+                    <span className="capitalize">{name}</span>
+                    <span className="block text-xs text-muted">{formatAgo(source.updated_at)}</span>
+                  </th>
                   <td className="py-1.5 text-right font-mono tabular">
                     {formatPrice(source.price).replace("$", "")} <span className="text-xs text-muted">{source.quote}</span>
                   </td>
-                  <td className="py-1.5 text-right tabular text-muted">{formatPercent(spread)}</td>
-                  <td className="hidden py-1.5 text-right text-muted sm:table-cell">{formatAgo(source.updated_at)}</td>
+                  <td className="py-1.5 text-right tabular text-muted" title="Difference from the consolidated USD price">
+                    {formatPercent(spread)}
+                  </td>
                 </tr>
               );
             })}

@@ -112,9 +112,11 @@ function Account({ onNavigate }: { onNavigate?: () => void }) {
       </div>
     );
   }
-  const next = pathname && pathname !== "/login/" && pathname !== "/register/" ? `?next=${encodeURIComponent(pathname)}` : "";
+  const onAuthPage = pathname === "/login/" || pathname === "/register/";
+  const next = pathname && !onAuthPage ? `?next=${encodeURIComponent(pathname)}` : "";
   return (
     <div className="flex items-center gap-2 text-sm">
+      {pathname !== "/login/" && (
       <Link
         href={`/login/${next}`}
         onClick={onNavigate}
@@ -122,6 +124,8 @@ function Account({ onNavigate }: { onNavigate?: () => void }) {
       >
         Sign in
       </Link>
+      )}
+      {pathname !== "/register/" && (
       <Link
         href="/register/"
         onClick={onNavigate}
@@ -129,6 +133,7 @@ function Account({ onNavigate }: { onNavigate?: () => void }) {
       >
         Register
       </Link>
+      )}
     </div>
   );
 }

@@ -77,8 +77,8 @@ export function RegisterForm() {
         <Field label="Username" autoComplete="username" hint="3–50 characters: letters, digits, _ and -." error={errors.username?.message} {...register("username")} />
         <Field label="Email" type="email" autoComplete="email" error={errors.email?.message} {...register("email")} />
         <Field label="Password" type="password" autoComplete="new-password" hint="At least 10 characters." error={errors.password?.message} {...register("password")} />
-        <SubmitButton pending={isSubmitting} pendingLabel="Creating account…">
-          Create account
+        <SubmitButton pending={isSubmitting} pendingLabel="Registering…">
+          Register
         </SubmitButton>
       </form>
     </AuthCard>
