@@ -1,0 +1,281 @@
+"""The web app in a real headless Chromium (Debian's, through Playwright) against a real
+`cryptodash up --demo`: live prices with the demo notice, the coin chart, register → sign in,
+the theme switch, a 375 px phone — and no console errors anywhere.
+
+`CRYPTODASH_E2E_URL` points the tests at a server that is already running instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPORT = ROOT / "frontend" / "out"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _clean_env(data_dir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CRYPTODASH_")
+        and k not in {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "JWT_SECRET"}
+    }
+    env.update(
+        CRYPTODASH_ENV="test",
+        CRYPTODASH_BCRYPT_ROUNDS="4",
+        CRYPTODASH_DATA_DIR=str(data_dir),
+        CRYPTODASH_FRONTEND_DIR=str(EXPORT),
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("CRYPTODASH_E2E_URL")
+    if external:
+        yield external.rstrip("/")
+        return
+    assert (EXPORT / "index.html").is_file(), "build the web app first: make frontend"
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("web-data")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cryptodash.cli", "up", "--demo", "--port", str(port)],
+        env=_clean_env(data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, "cryptodash up exited"
+            assert time.monotonic() < deadline, "cryptodash up did not answer /health"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def market(base_url: str) -> str:
+    """The first coin's id, once the simulator has priced it; skips while market data has
+    not landed (no `/api/market/coins` on this build)."""
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.get(f"{base_url}/api/market/coins", timeout=5)
+        if response.status_code == 404:
+            pytest.skip("/api/market/coins answers 404: market data (issue 3) is not in this build")
+        if response.status_code == 200 and response.json()["coins"]:
+            return str(response.json()["coins"][0]["coin_id"])
+        assert time.monotonic() < deadline, f"no coins priced: {response.status_code}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Page:
+    """A fresh browser context whose console errors and page errors are collected."""
+
+    def __init__(self, browser: object, base_url: str, **context: object) -> None:
+        self.context = browser.new_context(base_url=base_url, **context)  # type: ignore[attr-defined]
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on(
+            "console",
+            lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+        )
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.page.set_default_timeout(10_000)
+
+    def close_without_errors(self) -> None:
+        self.context.close()
+        assert self.errors == []
+
+
+@pytest.fixture
+def tab(browser: object, base_url: str) -> Iterator[Page]:
+    opened = Page(browser, base_url, viewport={"width": 1280, "height": 900})
+    yield opened
+    opened.close_without_errors()
+
+
+def test_dashboard_prices_move_live_with_the_demo_notice(tab: Page, market: str) -> None:
+    from playwright.sync_api import expect
+
+    page = tab.page
+    page.goto("/")
+    expect(page.get_by_text("Simulated data")).to_be_visible()
+    cell = page.get_by_test_id(f"price-{market}")
+    expect(cell).to_have_text(re.compile(r"^\$[\d,.]+$"))
+    rows = page.locator("tbody tr")
+    assert rows.count() >= 2
+    first = page.locator("tbody [data-testid^=price-]").all_inner_texts()
+    page.wait_for_function(
+        """(before) => {
+            const now = [...document.querySelectorAll('tbody [data-testid^=price-]')].map(e => e.innerText);
+            return now.some((text, i) => text !== before[i]);
+        }""",
+        arg=first,
+        timeout=15_000,
+    )
+    expect(page.get_by_role("heading", name="Top gainers")).to_be_visible()
+    # Sorting and search work from the keyboard-reachable controls.
+    page.get_by_label("Search coins").fill(market[:3])
+    expect(page.get_by_test_id(f"row-{market}")).to_be_visible()
+
+
+def test_coin_chart_draws_and_switches_timeframe(tab: Page, market: str) -> None:
+    from playwright.sync_api import expect
+
+    page = tab.page
+    page.goto("/")
+    page.get_by_test_id(f"row-{market}").get_by_role("link").click()
+    expect(page).to_have_url(re.compile(rf"/coin/\?id={market}$"))
+    chart = page.get_by_test_id("candle-chart")
+    expect(chart.locator("canvas").first).to_be_visible()
+    expect(page.get_by_test_id("coin-price")).to_have_text(re.compile(r"^\$[\d,.]+$"))
+    expect(page.get_by_test_id("exchange-prices")).to_be_visible()
+    for interval in ("5m", "1d", "1h"):
+        page.get_by_role("button", name=interval, exact=True).click()
+        expect(page.get_by_role("button", name=interval, exact=True)).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        expect(chart.locator("canvas").first).to_be_visible()
+    page.get_by_label("RSI 14").check()
+    # With analytics deployed a pane is added; without it a note says why, and nothing breaks.
+    expect(chart.or_(page.get_by_test_id("indicator-note")).first).to_be_visible()
+    drawn = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid=candle-chart] canvas')]
+              .some(c => c.width > 0 && c.height > 0)"""
+    )
+    assert drawn
+
+
+def test_register_then_sign_in_lands_where_the_user_was_going(
+    tab: Page, base_url: str, market: str
+) -> None:
+    from playwright.sync_api import expect
+
+    if httpx.post(f"{base_url}/api/users/login", json={}).status_code == 404:
+        pytest.skip("/api/users/login answers 404: users (issue 5) is not in this build")
+    page = tab.page
+    username = f"web_{uuid.uuid4().hex[:8]}"
+    password = "correct horse battery staple"
+    page.goto("/register/")
+    page.get_by_label("Username").fill("x")
+    page.get_by_label("Email").fill("not-an-email")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_text("At least 3 characters.")).to_be_visible()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_test_id("signed-in-user")).to_have_text(username)
+    expect(page).to_have_url(re.compile(r"/$"))
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("link", name="Sign in").first).to_be_visible()
+    page.goto(f"/login/?next=/coin/?id={market}")
+    page.get_by_label("Username or email").fill(username)
+    page.get_by_label("Password").fill("wrong password!")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(rf"/coin/\?id={market}$"))
+    expect(page.get_by_test_id("signed-in-user")).to_have_text(username)
+    # The session survives a reload through the refresh cookie.
+    page.reload()
+    expect(page.get_by_test_id("signed-in-user")).to_have_text(username)
+
+
+def test_theme_is_remembered_and_a_phone_gets_no_sideways_scroll(
+    browser: object, base_url: str, market: str
+) -> None:
+    from playwright.sync_api import expect
+
+    phone = Page(browser, base_url, viewport={"width": 375, "height": 800}, color_scheme="dark")
+    page = phone.page
+    page.goto("/")
+    expect(page.get_by_test_id(f"price-{market}")).to_be_visible()
+    assert page.evaluate("document.documentElement.classList.contains('dark')")
+    page.get_by_role("button", name="Switch to light theme").click()
+    page.reload()
+    expect(page.get_by_role("button", name="Switch to dark theme")).to_be_visible()
+    assert not page.evaluate("document.documentElement.classList.contains('dark')")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    page.get_by_role("button", name="Menu").click()
+    expect(page.get_by_role("navigation", name="Main (mobile)")).to_be_visible()
+    page.goto(f"/coin/?id={market}")
+    expect(page.get_by_test_id("candle-chart").locator("canvas").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    phone.close_without_errors()
+
+
+def test_unknown_pages_get_the_apps_404(tab: Page, base_url: str) -> None:
+    from playwright.sync_api import expect
+
+    response = tab.page.goto("/no-such-page/")
+    assert response is not None
+    assert response.status == 404
+    expect(tab.page.get_by_role("heading", name="Page not found")).to_be_visible()
+    tab.errors.clear()  # the 404 status itself is logged by Chromium
+    assert httpx.get(f"{base_url}/api/nothing").json()["error"]["code"] == "not_found"
+
+
+def test_every_page_says_simulated_data_in_demo_mode(tab: Page, base_url: str) -> None:
+    from playwright.sync_api import expect
+
+    if not httpx.get(f"{base_url}/api/meta").json()["demo"]:
+        pytest.skip("the server under test is not in demo mode")
+    for path in ("/login/", "/register/", "/"):
+        tab.page.goto(path)
+        expect(tab.page.get_by_test_id("demo-notice")).to_contain_text("Simulated data")
+    # Without market data (before issue 3 lands) the dashboard's fetches 404: not our concern here.
+    tab.errors[:] = [e for e in tab.errors if "404" not in e]
