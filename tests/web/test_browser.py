@@ -156,7 +156,8 @@ def test_dashboard_prices_move_live_with_the_demo_notice(tab: Page, market: str)
     first = page.locator("tbody [data-testid^=price-]").all_inner_texts()
     page.wait_for_function(
         """(before) => {
-            const now = [...document.querySelectorAll('tbody [data-testid^=price-]')].map(e => e.innerText);
+            const cells = document.querySelectorAll('tbody [data-testid^=price-]');
+            const now = [...cells].map(e => e.innerText);
             return now.some((text, i) => text !== before[i]);
         }""",
         arg=first,
