@@ -1,6 +1,7 @@
 // Server state: one TanStack Query hook per backend read.
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api } from "./api";
+import { takeEarlyCoins } from "./early";
 import { coinsRefetchInterval, useLive } from "./live";
 import type {
   CandlesResponse,
@@ -26,7 +27,8 @@ export function useCoins() {
   const status = useLive((state) => state.status);
   return useQuery({
     queryKey: coinsKey,
-    queryFn: ({ signal }) => api<CoinsResponse>("/api/market/coins", { signal }),
+    queryFn: async ({ signal }) =>
+      (await takeEarlyCoins()) ?? api<CoinsResponse>("/api/market/coins", { signal }),
     refetchInterval: coinsRefetchInterval(status),
     staleTime: 1_000,
   });
