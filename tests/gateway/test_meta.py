@@ -50,3 +50,14 @@ def test_services_and_streams_come_from_the_routes() -> None:
     services, streams = services_and_streams(list(app.routes))
     assert services == ["market", "portfolio", "users"]
     assert streams == ["prices"]
+
+
+def test_a_proxy_mounted_at_api_stands_for_every_service() -> None:
+    app = FastAPI()
+
+    async def proxy(scope: object, receive: object, send: object) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    app.mount("/api", proxy)  # type: ignore[arg-type]
+    services, _ = services_and_streams(list(app.routes))
+    assert services == ["analytics", "market", "portfolio", "sentiment", "users"]

@@ -54,7 +54,10 @@ export function ExchangePrices({ coin }: { coin: Coin }) {
                 <tr key={name} className="border-t border-line">
                   <th scope="row" className="py-1.5 text-left font-normal">
                     <span className="capitalize">{name}</span>
-                    <span className="block text-xs text-muted">{formatAgo(source.updated_at)}</span>
+                    <span className="block text-xs text-muted">
+                      {formatAgo(source.updated_at)}
+                      {source.fresh === false && <span className="ml-1 text-warn">stale</span>}
+                    </span>
                   </th>
                   <td className="py-1.5 text-right font-mono tabular">
                     {formatPrice(source.price).replace("$", "")} <span className="text-xs text-muted">{source.quote}</span>

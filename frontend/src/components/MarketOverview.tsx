@@ -15,7 +15,7 @@ function MoverList({ title, coins, testId }: { title: string; coins: Coin[]; tes
         <ol className="space-y-1.5 text-sm" data-testid={testId}>
           {coins.map((coin) => (
             <li key={coin.coin_id} className="flex items-center justify-between gap-2">
-              <Link href={`/coin/?id=${encodeURIComponent(coin.coin_id)}`} className="truncate rounded hover:underline focus-visible:outline-2 focus-visible:outline-accent">
+              <Link href={`/coin/?id=${encodeURIComponent(coin.coin_id)}`} prefetch={false} className="truncate rounded hover:underline focus-visible:outline-2 focus-visible:outline-accent">
                 {coin.name} <span className="text-xs uppercase text-muted">{coin.symbol}</span>
               </Link>
               <span className="flex items-baseline gap-3">

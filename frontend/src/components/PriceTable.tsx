@@ -3,6 +3,7 @@
 import Link from "next/link";
 import { memo, useEffect, useMemo, useState } from "react";
 import { useFlash } from "@/hooks/useFlash";
+import { useMediaQuery } from "@/hooks/useMediaQuery";
 import { formatCompact, formatPrice } from "@/lib/format";
 import { volumeUsd } from "@/lib/market";
 import type { Coin } from "@/lib/types";
@@ -52,7 +53,7 @@ function markFirstPrice(): void {
   performance.mark("cryptodash:first-price");
 }
 
-const PriceRow = memo(function PriceRow({ coin, rank, actions }: { coin: Coin; rank: number; actions?: (coin: Coin) => React.ReactNode }) {
+const PriceRow = memo(function PriceRow({ coin, rank, actions, sparkline }: { coin: Coin; rank: number; actions?: (coin: Coin) => React.ReactNode; sparkline: boolean }) {
   const flash = useFlash(coin.price);
   return (
     <tr className="border-t border-line hover:bg-panel-2/60" data-testid={`row-${coin.coin_id}`}>
@@ -60,6 +61,7 @@ const PriceRow = memo(function PriceRow({ coin, rank, actions }: { coin: Coin; r
       <th scope="row" className="py-2 pr-3 text-left font-normal">
         <Link
           href={`/coin/?id=${encodeURIComponent(coin.coin_id)}`}
+          prefetch={false}
           className="group inline-flex items-baseline gap-2 rounded focus-visible:outline-2 focus-visible:outline-accent"
         >
           <span className="font-medium group-hover:underline">{coin.name}</span>
@@ -69,15 +71,17 @@ const PriceRow = memo(function PriceRow({ coin, rank, actions }: { coin: Coin; r
       <td
         className={`py-2 pr-3 text-right font-mono tabular ${flash === "up" ? "flash-up" : flash === "down" ? "flash-down" : ""}`}
         data-testid={`price-${coin.coin_id}`}
+        title={coin.stale ? "No exchange has priced this coin recently" : undefined}
       >
         {formatPrice(coin.price)}
+        {coin.stale && <span className="ml-1 text-xs text-warn">stale</span>}
       </td>
       <td className="py-2 pr-3 text-right">
         <Change value={coin.change_24h_pct} />
       </td>
       <td className="hidden py-2 pr-3 text-right tabular text-muted sm:table-cell">{formatCompact(volumeUsd(coin))}</td>
       <td className="hidden py-1 pr-3 md:table-cell">
-        <Sparkline coinId={coin.coin_id} price={coin.price} />
+        {sparkline && <Sparkline coinId={coin.coin_id} price={coin.price} />}
       </td>
       {actions && <td className="py-2 text-right">{actions(coin)}</td>}
     </tr>
@@ -94,6 +98,8 @@ const COLUMNS: { key: SortKey; label: string; className: string; firstDir: SortD
 
 export function PriceTable({ coins, actions }: { coins: Coin[]; actions?: (coin: Coin) => React.ReactNode }) {
   const [query, setQuery] = useState("");
+  // Sparklines cost a request each: only where their column is shown.
+  const sparklines = useMediaQuery("(min-width: 768px)");
   const [sort, setSort] = useState<{ key: SortKey; dir: SortDir }>({ key: "rank", dir: "asc" });
   const ranks = useMemo(() => new Map(coins.map((coin, i) => [coin.coin_id, i + 1])), [coins]);
   const rows = useMemo(() => sortCoins(filterCoins(coins, query), sort.key, sort.dir), [coins, query, sort]);
@@ -161,7 +167,7 @@ export function PriceTable({ coins, actions }: { coins: Coin[]; actions?: (coin:
           </thead>
           <tbody>
             {rows.map((coin) => (
-              <PriceRow key={coin.coin_id} coin={coin} rank={ranks.get(coin.coin_id) ?? 0} actions={actions} />
+              <PriceRow key={coin.coin_id} coin={coin} rank={ranks.get(coin.coin_id) ?? 0} actions={actions} sparkline={sparklines} />
             ))}
           </tbody>
         </table>

@@ -18,3 +18,10 @@ describe("marketFigures", () => {
     expect(volumeUsd(coin("x", 2, 0, null))).toBeNull();
   });
 });
+
+describe("volumeUsd", () => {
+  it("prefers the server's USD volume", () => {
+    expect(volumeUsd({ ...coin("a", 2, 0, 10), volume_24h_usd: 25 })).toBe(25);
+    expect(volumeUsd(coin("a", 2, 0, 10))).toBe(20);
+  });
+});

@@ -1,8 +1,9 @@
 // Pure figures derived from the live coin list (movers, market totals), so they move with it.
 import type { Coin } from "./types";
 
-/** `volume_24h` is in base units (coins traded); shown in USD at the current price. */
+/** The 24 h volume in USD: the server's figure, else base units at the current price. */
 export function volumeUsd(coin: Coin): number | null {
+  if (coin.volume_24h_usd !== undefined && coin.volume_24h_usd !== null) return coin.volume_24h_usd;
   return coin.volume_24h === null ? null : coin.volume_24h * coin.price;
 }
 

@@ -4,6 +4,8 @@ export interface SourcePrice {
   price: number;
   quote: string;
   updated_at: string;
+  /** false when this exchange has not priced the coin recently */
+  fresh?: boolean;
 }
 
 export interface Coin {
@@ -12,10 +14,14 @@ export interface Coin {
   name: string;
   price: number;
   change_24h_pct: number | null;
+  /** in base units (coins traded) */
   volume_24h: number | null;
+  volume_24h_usd?: number | null;
   high_24h: number | null;
   low_24h: number | null;
   updated_at: string;
+  /** true when no source has priced the coin recently */
+  stale?: boolean;
   sources: Record<string, SourcePrice>;
 }
 

@@ -34,11 +34,14 @@ def _flat(routes: list[BaseRoute]) -> Iterator[tuple[str, BaseRoute]]:
 
 
 def _paths(routes: list[BaseRoute]) -> list[tuple[str, bool]]:
-    """(path, is_websocket) of every route, mounts flattened."""
+    """(path, is_websocket) of every route, mounts flattened. A mount of a plain app at
+    `/api` (the split gateway's proxy) stands for every service."""
     found: list[tuple[str, bool]] = []
     for path, route in _flat(routes):
         if isinstance(route, Mount) and route.routes:
             found.extend((path + sub, ws) for sub, ws in _paths(list(route.routes)))
+        elif isinstance(route, Mount) and path == "/api":
+            found.extend((f"/api/{name}/", False) for name in DOMAIN_NAMES)
         else:
             found.append((path, isinstance(route, WebSocketRoute)))
     return found
