@@ -126,15 +126,15 @@ def browser_runs(url: str, runs: int) -> tuple[list[float], list[float], list[in
             )
             page.goto(url + "/")
             page.wait_for_function(
-                "performance.getEntriesByName('cryptodash:first-price').length > 0",
+                "() => performance.getEntriesByName('cryptodash:first-price').length > 0",
                 timeout=30_000,
             )
             first = page.evaluate(
-                "performance.getEntriesByName('cryptodash:first-price')[0].startTime"
+                "() => performance.getEntriesByName('cryptodash:first-price')[0].startTime"
             )
             before = page.locator("tbody [data-testid^=price-]").all_inner_texts()
             page.wait_for_function(CHANGED, arg=before, timeout=30_000)
-            changed = page.evaluate("performance.now()")
+            changed = page.evaluate("() => performance.now()")
             js = sum(gz(r.body()) for r in scripts)  # type: ignore[attr-defined]
             context.close()
             firsts.append(first)
