@@ -23,6 +23,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "redis_url": None,
         "kafka_bootstrap_servers": None,
         "log_json": True,
+        # API only unless a test serves a web app of its own (the real build may be there).
+        "frontend_dir": data_dir / "no-frontend",
     }
     values.update(overrides)
     return Settings(**values)

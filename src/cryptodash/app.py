@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from cryptodash import __version__
 from cryptodash.config import Settings, get_settings
 from cryptodash.gateway.errors import install_error_handlers
-from cryptodash.gateway.frontend import default_frontend_dir, frontend_app
+from cryptodash.gateway.frontend import default_frontend_dir, serve_frontend
 from cryptodash.gateway.health import router as health_router
 from cryptodash.gateway.meta import router as meta_router
 from cryptodash.gateway.middleware import BodyLimit, RequestContext
@@ -134,11 +134,8 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             app.include_router(router)
     if service in (ALL_IN_ONE, "gateway"):
         app.include_router(meta_router)
-        # Must stay the last route: the web app answers only what no API or WebSocket
-        # route does (a mount at "/" shadows every route added after it).
-        frontend = frontend_app(settings.frontend_dir or default_frontend_dir())
-        if frontend is not None:
-            app.mount("/", frontend, name="frontend")
+        # The web app answers what no route matches (the router's fallback, not a mount).
+        serve_frontend(app, settings.frontend_dir or default_frontend_dir())
 
     # Added last = outermost: the request id and metrics wrap everything, the 413 included.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

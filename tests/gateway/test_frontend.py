@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import APIRouter
 
+from cryptodash.app import create_app
 from tests.apps import make_settings, running
 
 
@@ -69,3 +72,19 @@ async def test_no_export_means_api_only(data_dir: Path, tmp_path: Path) -> None:
         response = await client.get("/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_routes_added_after_the_app_is_built_still_win(
+    data_dir: Path, export_dir: Path
+) -> None:
+    app = create_app(make_settings(data_dir, frontend_dir=export_dir))
+    late = APIRouter()
+    late.add_api_route("/api/late", lambda: {"late": True})
+    late.add_api_route("/late-page", lambda: {"page": True})
+    app.include_router(late)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/api/late")).json() == {"late": True}
+            assert (await client.get("/late-page")).json() == {"page": True}
+            assert "dashboard" in (await client.get("/")).text

@@ -1,4 +1,6 @@
-"""The web app: Next.js's static export (`frontend/out`), served at `/` after every API route.
+"""The web app: Next.js's static export (`frontend/out`), served at `/` for every request that
+no API or WebSocket route matches — as the router's fallback, so a route added later (by any
+domain, before or after this) still wins.
 
 Unknown pages get the export's 404 page; unknown `/api/*`, `/ws/*`, `/health*` and `/metrics*`
 paths keep our JSON error body. Content-hashed assets are cached for a year, pages revalidated.
@@ -8,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 import cryptodash
 
@@ -40,3 +43,20 @@ def frontend_app(directory: Path) -> FrontendFiles | None:
     if not (directory / "index.html").is_file():
         return None
     return FrontendFiles(directory=directory, html=True)
+
+
+def serve_frontend(app: FastAPI, directory: Path) -> bool:
+    """Answer unmatched HTTP requests from the export in `directory`; False when not built."""
+    files = frontend_app(directory)
+    if files is None:
+        return False
+    fallback = app.router.default
+
+    async def default(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await files(scope, receive, send)
+        else:
+            await fallback(scope, receive, send)
+
+    app.router.default = default
+    return True
