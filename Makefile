@@ -8,7 +8,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 export NEXT_TELEMETRY_DISABLED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest services install install-dev clean
+.PHONY: run test lint typecheck pytest services tools install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ run: $(STAMP_RUN)
 services:
 	@scripts/ensure-services.sh
 
+tools: $(STAMP_DEV)
+	@scripts/ensure-tools.sh
+
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -38,7 +41,7 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
-pytest: $(STAMP_DEV) services
+pytest: $(STAMP_DEV) services tools
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck pytest
