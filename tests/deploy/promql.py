@@ -11,11 +11,36 @@ from __future__ import annotations
 import re
 
 KEYWORDS = frozenset(
-    """
-    and or unless by without on ignoring group_left group_right offset bool atan2
-    sum min max avg group stddev stdvar count count_values bottomk topk quantile limitk
-    limit_ratio inf nan
-    """.split()
+    [
+        "and",
+        "or",
+        "unless",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "offset",
+        "bool",
+        "atan2",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+        "limit_ratio",
+        "inf",
+        "nan",
+    ]
 )
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')

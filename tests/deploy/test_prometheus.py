@@ -82,7 +82,8 @@ def test_the_seed_alerts_exist_with_severity_summary_and_runbook() -> None:
     for rule in rules:
         labels = rule["labels"]
         annotations = rule["annotations"]
-        assert isinstance(labels, dict) and isinstance(annotations, dict)
+        assert isinstance(labels, dict)
+        assert isinstance(annotations, dict)
         assert labels["severity"] in ("critical", "warning"), rule["alert"]
         for key in ("summary", "description", "runbook"):
             assert str(annotations.get(key, "")).strip(), f"{rule['alert']} has no {key}"
