@@ -50,7 +50,7 @@ COPY --from=frontend-build /build/frontend/out /usr/share/nginx/html
 USER 101
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=5s --retries=3 \
-  CMD wget -q -O /dev/null http://127.0.0.1:8080/healthz || exit 1
+  CMD wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1
 
 # ---------------------------------------------------------------- runtime (default target)
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
