@@ -4,6 +4,7 @@ stores and the monitoring stack, wired the way the app and Prometheus expect).""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -58,7 +59,10 @@ def test_compose_has_the_backends_and_the_monitoring_stack(compose: dict[str, An
     for name in ("postgres", "redis", "kafka"):
         assert services[name]["healthcheck"]["test"], name
     assert "--appendonly" in services["redis"]["command"], "Redis keeps an AOF"
-    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    kafka = services["kafka"]["environment"]
+    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    cluster_id = kafka["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16, "Kafka needs a base64 UUID"
     assert "--storage.tsdb.retention.time=15d" in services["prometheus"]["command"]
 
 

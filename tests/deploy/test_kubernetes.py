@@ -4,6 +4,7 @@ are errors; kubernetes-validate, offline), and the objects say what SEED-SPEC §
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import kubernetes_validate
@@ -88,7 +89,7 @@ def test_each_service_has_deployment_service_hpa_and_pdb_sized_by_the_seed(
     }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (low, high)
     assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
-    assert deployment["spec"]["replicas"] == low
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
     container = pod_spec(deployment)["containers"][0]
     assert container["resources"]["requests"] == {"cpu": cpu, "memory": memory}
     assert container["resources"]["limits"] == {"cpu": cpu, "memory": memory}
@@ -177,6 +178,7 @@ def test_data_stores_are_stateful_sets(rendered: dict[str, Docs]) -> None:
     kafka_env = {e["name"]: e.get("value") for e in pod_spec(kafka)["containers"][0]["env"]}
     assert kafka_env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert len(base64.urlsafe_b64decode(kafka_env["CLUSTER_ID"] + "==")) == 16
     redis_args = pod_spec(redis)["containers"][0]["args"]
     assert redis_args[redis_args.index("--appendonly") + 1] == "yes"
     config = find(docs, "ConfigMap", "cryptodash-config")["data"]
