@@ -32,3 +32,10 @@ async def any_app(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterat
         }
     async with running(make_settings(data_dir, **overrides)) as pair:
         yield pair
+
+
+@pytest.fixture(scope="module")
+async def shared_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[App]:
+    """One app for a whole module (property tests run many examples against it)."""
+    async with running(make_settings(tmp_path_factory.mktemp("data"))) as pair:
+        yield pair

@@ -43,7 +43,7 @@ APP_CSP = (
 )
 HSTS = b"max-age=63072000; includeSubDomains"
 _NO_STORE_PREFIXES = ("/api/users", "/api/admin")
-_DOCS_PATHS = frozenset({"/api/docs", "/api/docs/oauth2-redirect"})
+_DOCS_PATHS = frozenset({"/api/docs", "/docs/oauth2-redirect"})
 
 _STATIC_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),

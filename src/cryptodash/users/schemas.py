@@ -49,7 +49,9 @@ Password = Annotated[
 LoginName = Annotated[
     str, StringConstraints(min_length=1, max_length=254), AfterValidator(_printable)
 ]
-LoginPassword = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+LoginPassword = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_printable)
+]
 SearchText = Annotated[str, StringConstraints(max_length=100), AfterValidator(_printable)]
 
 

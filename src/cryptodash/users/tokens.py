@@ -74,7 +74,7 @@ def issue(
 
 
 def decode(secret: str, token: str, *, expected: TokenType) -> Claims:
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         raise InvalidToken("malformed token")
     try:
         # Checked before PyJWT sees the token, so no future default can widen what we accept.
