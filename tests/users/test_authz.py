@@ -4,9 +4,9 @@ malformed and oversize bodies — always a 4xx in our error shape, never a 500."
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
