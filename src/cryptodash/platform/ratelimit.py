@@ -115,13 +115,17 @@ class RedisRateLimiter:
         prefix: str = "ratelimit:",
         socket_timeout: float = 0.5,
         retry_after: float = 5.0,
+        max_connections: int = 50,
     ) -> None:
-        self.client = redis.Redis.from_url(
+        # A blocking pool: a burst waits for a connection instead of failing over to memory.
+        self._pool = redis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=socket_timeout,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
-            max_connections=50,
         )
+        self.client = redis.Redis(connection_pool=self._pool)
         self._script: Any = self.client.register_script(BUCKET_SCRIPT)
         self._prefix = prefix
         self._fallback = MemoryRateLimiter()
@@ -147,6 +151,7 @@ class RedisRateLimiter:
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self._pool.disconnect()
         await self._fallback.close()
 
 
