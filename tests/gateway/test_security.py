@@ -147,17 +147,16 @@ async def test_anonymous_calls_are_limited_per_ip(limited_settings: Any) -> None
 
 
 async def test_login_is_limited_strictly(limited_settings: Any) -> None:
-    async with running(limited_settings) as (app, _):
-        async with client_from(app, "10.0.0.3") as client:
-            body = {"username": "nobody", "password": PASSWORD}
-            responses = await asyncio.gather(
-                *(client.post("/api/users/login", json=body) for _ in range(10))
-            )
-            codes = sorted(r.status_code for r in responses)
-            assert codes == [401] * 3 + [429] * 7
-            # The auth bucket is its own: other anonymous calls still pass.
-            assert (await client.get("/api/users/me")).status_code == 401
-            assert (await client.post("/api/users/register", json={})).status_code == 429
+    async with running(limited_settings) as (app, _), client_from(app, "10.0.0.3") as client:
+        body = {"username": "nobody", "password": PASSWORD}
+        responses = await asyncio.gather(
+            *(client.post("/api/users/login", json=body) for _ in range(10))
+        )
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [401] * 3 + [429] * 7
+        # The auth bucket is its own: other anonymous calls still pass.
+        assert (await client.get("/api/users/me")).status_code == 401
+        assert (await client.post("/api/users/register", json={})).status_code == 429
 
 
 async def test_authenticated_calls_are_limited_per_user(data_dir: Path) -> None:
@@ -199,9 +198,8 @@ async def test_redis_down_never_fails_a_request(data_dir: Path) -> None:
     from tests.helpers import free_port
 
     settings = make_settings(data_dir, redis_url=f"redis://127.0.0.1:{free_port()}/0", **LIMITED)
-    async with running(settings) as (app, _):
-        async with client_from(app, "10.0.0.7") as client:
-            await register(client)
-            codes = [(await client.get("/api/users/me")).status_code for _ in range(7)]
+    async with running(settings) as (app, _), client_from(app, "10.0.0.7") as client:
+        await register(client)
+        codes = [(await client.get("/api/users/me")).status_code for _ in range(7)]
     # Falls back to per-process buckets: still limited, never a 500.
     assert codes == [401] * 5 + [429] * 2
