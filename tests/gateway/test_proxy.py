@@ -127,7 +127,7 @@ def test_routing_table(path: str, service: str | None) -> None:
 
 
 async def test_requests_are_forwarded_with_the_request_id(gateway) -> None:  # type: ignore[no-untyped-def]
-    app, client = gateway
+    _app, client = gateway
     response = await client.post(
         "/api/users/login?next=%2Fhome&x=1",
         json={"username": "a", "password": "b"},

@@ -124,25 +124,28 @@ def limited_settings(request: pytest.FixtureRequest, data_dir: Path) -> Any:
 
 
 async def test_anonymous_calls_are_limited_per_ip(limited_settings: Any) -> None:
-    async with running(limited_settings) as (app, _):
-        async with client_from(app, "10.0.0.1") as one, client_from(app, "10.0.0.2") as two:
-            responses = await asyncio.gather(*(one.get("/api/users/me") for _ in range(12)))
-            codes = [r.status_code for r in responses]
-            assert codes.count(401) == 5
-            assert codes.count(429) == 7
-            refused = next(r for r in responses if r.status_code == 429)
-            assert int(refused.headers["retry-after"]) >= 1
-            assert refused.headers["x-ratelimit-limit"] == "5"
-            assert refused.headers["x-ratelimit-remaining"] == "0"
-            assert refused.json()["error"]["code"] == "rate_limited"
-            assert refused.headers["x-content-type-options"] == "nosniff"
-            allowed = next(r for r in responses if r.status_code == 401)
-            assert allowed.headers["x-ratelimit-limit"] == "5"
-            # Another IP has its own bucket; probes and scrapes are never limited.
-            assert (await two.get("/api/users/me")).status_code == 401
-            for _ in range(10):
-                assert (await one.get("/health")).status_code == 200
-            metrics = (await one.get("/metrics")).text
+    async with (
+        running(limited_settings) as (app, _),
+        client_from(app, "10.0.0.1") as one,
+        client_from(app, "10.0.0.2") as two,
+    ):
+        responses = await asyncio.gather(*(one.get("/api/users/me") for _ in range(12)))
+        codes = [r.status_code for r in responses]
+        assert codes.count(401) == 5
+        assert codes.count(429) == 7
+        refused = next(r for r in responses if r.status_code == 429)
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["x-ratelimit-limit"] == "5"
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        allowed = next(r for r in responses if r.status_code == 401)
+        assert allowed.headers["x-ratelimit-limit"] == "5"
+        # Another IP has its own bucket; probes and scrapes are never limited.
+        assert (await two.get("/api/users/me")).status_code == 401
+        for _ in range(10):
+            assert (await one.get("/health")).status_code == 200
+        metrics = (await one.get("/metrics")).text
     assert 'rate_limit_rejections_total{scope="anon"} 7.0' in metrics
 
 
@@ -161,35 +164,42 @@ async def test_login_is_limited_strictly(limited_settings: Any) -> None:
 
 async def test_authenticated_calls_are_limited_per_user(data_dir: Path) -> None:
     settings = make_settings(data_dir, **{**LIMITED, "rate_limit_auth_per_min": 100})
-    async with running(settings) as (app, _):
-        async with client_from(app, "10.0.0.4") as client, client_from(app, "10.0.0.5") as other:
-            alice = await new_account(client)
-            bob = await new_account(other)
-            # Alice's calls count against Alice, not against her IP's anonymous bucket.
-            codes = [
-                r.status_code
-                for r in await asyncio.gather(
-                    *(client.get("/api/users/me", headers=alice.headers) for _ in range(12))
-                )
-            ]
-            assert codes.count(200) == 8
-            assert codes.count(429) == 4
-            assert (await other.get("/api/users/me", headers=bob.headers)).status_code == 200
-            # Alice's token from another IP still draws on Alice's bucket.
-            assert (await other.get("/api/users/me", headers=alice.headers)).status_code == 429
-            # A forged token is just anonymous.
-            forged = {"Authorization": "Bearer x.y.z"}
-            assert (await client.get("/api/users/me", headers=forged)).status_code == 401
+    async with (
+        running(settings) as (app, _),
+        client_from(app, "10.0.0.4") as client,
+        client_from(app, "10.0.0.5") as other,
+    ):
+        alice = await new_account(client)
+        bob = await new_account(other)
+        # Alice's calls count against Alice, not against her IP's anonymous bucket.
+        codes = [
+            r.status_code
+            for r in await asyncio.gather(
+                *(client.get("/api/users/me", headers=alice.headers) for _ in range(12))
+            )
+        ]
+        assert codes.count(200) == 8
+        assert codes.count(429) == 4
+        assert (await other.get("/api/users/me", headers=bob.headers)).status_code == 200
+        # Alice's token from another IP still draws on Alice's bucket.
+        assert (await other.get("/api/users/me", headers=alice.headers)).status_code == 429
+        # A forged token is just anonymous.
+        forged = {"Authorization": "Bearer x.y.z"}
+        assert (await client.get("/api/users/me", headers=forged)).status_code == 401
 
 
 @pytest.mark.integration
 async def test_two_replicas_share_limits_through_redis(data_dir: Path, redis_url: str) -> None:
     settings = make_settings(data_dir, redis_url=redis_url, **LIMITED)
-    async with running(settings) as (first, _), running(settings) as (second, _):
-        async with client_from(first, "10.0.0.6") as a, client_from(second, "10.0.0.6") as b:
-            responses = await asyncio.gather(
-                *(c.get("/api/users/me") for _ in range(6) for c in (a, b))
-            )
+    async with (
+        running(settings) as (first, _),
+        running(settings) as (second, _),
+        client_from(first, "10.0.0.6") as a,
+        client_from(second, "10.0.0.6") as b,
+    ):
+        responses = await asyncio.gather(
+            *(c.get("/api/users/me") for _ in range(6) for c in (a, b))
+        )
     assert [r.status_code for r in responses].count(401) == 5
 
 
