@@ -57,8 +57,9 @@ class AuthUser:
         return self.role == "admin"
 
 
-def public() -> None:
-    """Marker dependency: the route is open to anonymous callers."""
+async def public() -> None:
+    """Marker dependency: the route is open to anonymous callers. (Async: FastAPI would run a
+    plain function in a worker thread, a thread hop on every public request.)"""
 
 
 Public: Any = Depends(public)
