@@ -179,3 +179,13 @@ async def test_the_database_decides_when_the_cache_has_nothing(
         await flushed.aclose()
         assert (await client.get("/api/users/me", headers=me.headers)).status_code == 401
         assert (await client.get("/api/users/me", headers=admin.headers)).status_code == 200
+
+
+def test_services_refuse_weak_settings(data_dir: Path) -> None:
+    with pytest.raises(ValueError, match="below the minimum"):
+        create_app(make_settings(data_dir, env="prod", bcrypt_rounds=4))
+    for service in ("gateway", "users", "market", "portfolio"):
+        with pytest.raises(ValueError, match="JWT_SECRET is required"):
+            create_app(make_settings(data_dir), service=service)
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        create_app(make_settings(data_dir, env="prod", jwt_secret="short"), service="market")
