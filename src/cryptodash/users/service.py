@@ -237,7 +237,7 @@ async def authenticate(
 
 
 async def update_profile(session: AsyncSession, *, user: User, data: UserUpdate) -> User:
-    username = data.username if data.username is not None else None
+    username = data.username
     email = data.email.lower() if data.email is not None else None
     taken = await _find_taken(session, username=username, email=email, exclude_id=user.id)
     if taken:
@@ -301,6 +301,13 @@ async def admin_update(
 async def _issue_pair(
     session: AsyncSession, *, user: User, family: str, secret: str, settings: Settings
 ) -> TokenPair:
+    # Spent and revoked tokens are kept until they expire (a replay must still be recognised);
+    # after that their JWT is refused anyway, so the rows can go.
+    await session.execute(
+        delete(RefreshToken).where(
+            RefreshToken.user_id == user.id, RefreshToken.expires_at < datetime.now(UTC)
+        )
+    )
     access, _ = tokens.issue(
         secret,
         user_id=user.id,
@@ -334,11 +341,7 @@ async def _issue_pair(
 async def start_session(
     session: AsyncSession, *, user: User, secret: str, settings: Settings
 ) -> TokenPair:
-    """A new token family for a fresh login (and a sweep of the user's expired tokens)."""
-    now = datetime.now(UTC)
-    await session.execute(
-        delete(RefreshToken).where(RefreshToken.user_id == user.id, RefreshToken.expires_at < now)
-    )
+    """A new token family for a fresh login."""
     return await _issue_pair(
         session, user=user, family=tokens.new_session_id(), secret=secret, settings=settings
     )
