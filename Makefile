@@ -15,7 +15,7 @@ FRONTEND_SOURCES := $(shell find $(FRONTEND)/src $(FRONTEND)/public -type f 2>/d
 	$(wildcard $(FRONTEND)/*.json $(FRONTEND)/*.ts $(FRONTEND)/*.mjs)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest services install install-dev clean \
+.PHONY: run test lint typecheck pytest services tools install install-dev clean \
 	frontend frontend-check chromium
 
 $(BIN)/python:
@@ -58,6 +58,9 @@ chromium:
 services:
 	@scripts/ensure-services.sh
 
+tools: $(STAMP_DEV)
+	@scripts/ensure-tools.sh
+
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -65,7 +68,7 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
-pytest: $(STAMP_DEV) services frontend chromium
+pytest: $(STAMP_DEV) services tools frontend chromium
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck frontend-check pytest

@@ -23,6 +23,11 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "redis_url": None,
         "kafka_bootstrap_servers": None,
         "log_json": True,
+        # Generous limits, so tests that make many calls are not throttled; the rate-limit
+        # tests set their own.
+        "rate_limit_anon_per_min": 100_000,
+        "rate_limit_user_per_min": 100_000,
+        "rate_limit_auth_per_min": 100_000,
         # API only unless a test serves a web app of its own (the real build may be there).
         "frontend_dir": data_dir / "no-frontend",
     }

@@ -12,19 +12,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from cryptodash import __version__
+from cryptodash.auth import authorize
 from cryptodash.config import Settings, get_settings
 from cryptodash.gateway.errors import install_error_handlers
 from cryptodash.gateway.frontend import default_frontend_dir, serve_frontend
 from cryptodash.gateway.health import router as health_router
 from cryptodash.gateway.meta import router as meta_router
 from cryptodash.gateway.middleware import BodyLimit, RequestContext
+from cryptodash.gateway.proxy import Proxy
+from cryptodash.gateway.security import Cors, RateLimit, SecurityHeaders
 from cryptodash.platform import schema
 from cryptodash.platform.db import is_connection_error
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger
+from cryptodash.platform.ratelimit import build_rate_limiter
 from cryptodash.runtime import (
     ALL_IN_ONE,
     Platform,
@@ -33,6 +37,7 @@ from cryptodash.runtime import (
     start_platform,
     supervise,
 )
+from cryptodash.users.passwords import check_rounds
 
 log = get_logger(__name__)
 
@@ -77,14 +82,23 @@ async def prepare_schema(platform: Platform, *, retry_delay: float = 2.0) -> Non
 
 def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -> FastAPI:
     settings = settings or get_settings()
+    if service in (ALL_IN_ONE, "users"):
+        check_rounds(settings.bcrypt_rounds, settings.env)
+    # Every service verifies tokens itself, so every one needs the signing key.
+    jwt_secret = settings.resolve_jwt_secret(all_in_one=service == ALL_IN_ONE)
     platform = build_platform(settings, service)
-    if service in (ALL_IN_ONE, "users", "portfolio", "gateway"):
-        platform.jwt_secret = settings.resolve_jwt_secret(all_in_one=service == ALL_IN_ONE)
+    platform.jwt_secret = jwt_secret
     domains = hosted_domains(service)
+    # The edge (all-in-one, or the split gateway) rate-limits; the services behind it do not,
+    # or every call would be counted twice.
+    limiter = build_rate_limiter(settings.redis_url) if service in (ALL_IN_ONE, "gateway") else None
+    proxy = Proxy(settings) if service == "gateway" else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start_platform(platform)
+        if proxy is not None:
+            await proxy.start()
         tasks: list[asyncio.Task[None]] = []
         # A healthy database is migrated (or checked) before the first request; a slow or
         # unreachable one is retried in the background while /health answers. A split
@@ -115,6 +129,10 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if proxy is not None:
+                await proxy.close()
+            if limiter is not None:
+                await limiter.close()
             await platform.close()
             log.info("stopped", mode=service)
 
@@ -125,6 +143,8 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # Authenticated by default: a route opts out with `cryptodash.auth.Public`.
+        dependencies=[Depends(authorize)],
     )
     app.state.platform = platform
     install_error_handlers(app)
@@ -133,11 +153,25 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         for router in domain.routers():
             app.include_router(router)
     if service in (ALL_IN_ONE, "gateway"):
-        app.include_router(meta_router)
+        app.include_router(meta_router)  # before the split gateway's /api proxy
+    if proxy is not None:
+        app.mount("/api", proxy)  # after the gateway's own /api/docs and /api/openapi.json
+    if service in (ALL_IN_ONE, "gateway"):
         # The web app answers what no route matches (the router's fallback, not a mount).
         serve_frontend(app, settings.frontend_dir or default_frontend_dir())
 
-    # Added last = outermost: the request id and metrics wrap everything, the 413 included.
+    # Added last = outermost. Security headers go on every response, errors included; the
+    # request id and metrics wrap CORS, the rate limit and the 413.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if limiter is not None:
+        app.add_middleware(
+            RateLimit,
+            limiter=limiter,
+            settings=settings,
+            jwt_secret=jwt_secret,
+            metrics=platform.metrics,
+        )
+    app.add_middleware(Cors, origins=settings.cors_origins)
     app.add_middleware(RequestContext, metrics=platform.metrics)
+    app.add_middleware(SecurityHeaders)
     return app

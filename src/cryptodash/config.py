@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=7 * 86_400, ge=300)
+    # Token buckets, per minute: anonymous calls per IP, authenticated calls per user, and the
+    # stricter bucket per IP for login, register, refresh and password changes.
+    rate_limit_anon_per_min: int = Field(default=300, ge=1)
+    rate_limit_user_per_min: int = Field(default=600, ge=1)
+    rate_limit_auth_per_min: int = Field(default=10, ge=1)
+    # Secure cookies: unset means "exactly when the request came over HTTPS".
+    cookie_secure: bool | None = None
+    proxy_timeout_seconds: float = Field(default=30.0, gt=0)
+
     users_url: str = "http://users:8001"
     market_url: str = "http://market:8002"
     analytics_url: str = "http://analytics:8003"

@@ -8,6 +8,7 @@ import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from cryptodash.auth import Public
 from cryptodash.errors import NotFound
 from tests.apps import make_settings, running
 from tests.helpers import free_port
@@ -116,7 +117,7 @@ class Thing(BaseModel):
 
 
 def probe_router() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(dependencies=[Public])
 
     @router.post("/api/probe/things")
     async def create_thing(thing: Thing) -> Thing:

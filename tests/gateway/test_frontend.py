@@ -10,6 +10,7 @@ import pytest
 from fastapi import APIRouter
 
 from cryptodash.app import create_app
+from cryptodash.auth import Public
 from tests.apps import make_settings, running
 
 
@@ -78,7 +79,7 @@ async def test_routes_added_after_the_app_is_built_still_win(
     data_dir: Path, export_dir: Path
 ) -> None:
     app = create_app(make_settings(data_dir, frontend_dir=export_dir))
-    late = APIRouter()
+    late = APIRouter(dependencies=[Public])
     late.add_api_route("/api/late", lambda: {"late": True})
     late.add_api_route("/late-page", lambda: {"page": True})
     app.include_router(late)

@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Response
 
 from cryptodash import __version__
+from cryptodash.auth import Public
 from cryptodash.deps import PlatformDep
 from cryptodash.platform import schema
 from cryptodash.platform.errors import BackendUnavailable
@@ -23,7 +24,7 @@ from cryptodash.runtime import Platform
 
 CHECK_TIMEOUT = 2.0
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[Public])
 
 
 @router.get("/health")

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Request
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from cryptodash import __version__
+from cryptodash.auth import Public
 from cryptodash.deps import PlatformDep
 from cryptodash.runtime import DOMAIN_NAMES
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(tags=["meta"], dependencies=[Public])
 
 # Paths that belong to a domain without carrying its name.
 _PATH_OWNERS = {"watchlist": "portfolio", "admin": "users"}

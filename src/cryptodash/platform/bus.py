@@ -41,6 +41,8 @@ TOPIC_PARTITIONS: dict[str, int] = {
 }
 DEFAULT_PARTITIONS = 6
 RETENTION_MS = 7 * 24 * 3600 * 1000
+# Seconds one kafka_consumer_lag measurement may take before it is skipped.
+LAG_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +311,10 @@ class _KafkaSubscription:
         self._from_latest = from_latest
         self._task: asyncio.Task[None] | None = None
         self._assigned = asyncio.Event()
+        # (topic, partition) label values this subscription has published a lag for.
+        self._lag_series: set[tuple[str, str]] = set()
+        # Next offset to handle of each partition whose batch is in the handlers' hands.
+        self._in_flight: dict[TopicPartition, int] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"bus:{self.group}")
@@ -320,9 +326,11 @@ class _KafkaSubscription:
         delay = 0.5
         while True:
             consumer = self._bus._consumer(self._topics, self.group, self._from_latest)
+            reporter: asyncio.Task[None] | None = None
             try:
                 await consumer.start()
                 delay = 0.5
+                reporter = asyncio.create_task(self._report_lag(consumer), name=f"lag:{self.group}")
                 await self._consume(consumer)
             except asyncio.CancelledError:
                 raise
@@ -332,22 +340,28 @@ class _KafkaSubscription:
                 )
             finally:
                 self._assigned.clear()
+                if reporter is not None:
+                    reporter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reporter
+                self._forget_lag(keep=set())
+                self._in_flight.clear()
                 with contextlib.suppress(Exception):
                     await consumer.stop()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        bus = self._bus
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
             if consumer.assignment():
                 self._assigned.set()
             if batches:
+                for tp, records in batches.items():
+                    self._in_flight[tp] = records[0].offset
                 await asyncio.gather(
                     *(self._process(consumer, tp, records) for tp, records in batches.items())
                 )
-            await bus._record_lag(consumer, self.group)
 
     async def _process(self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Any) -> None:
         bus = self._bus
@@ -361,6 +375,7 @@ class _KafkaSubscription:
                 offset=record.offset,
             )
             await handle_with_retry(self._handler, message, self.group, bus.metrics, bus.retry)
+            self._in_flight[tp] = record.offset + 1
         try:
             await consumer.commit({tp: records[-1].offset + 1})
         except KafkaError as exc:
@@ -368,6 +383,32 @@ class _KafkaSubscription:
             log.warning(
                 "bus_commit_failed", group=self.group, partition=tp.partition, error=repr(exc)
             )
+        finally:
+            self._in_flight.pop(tp, None)
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Publish the lag every `lag_interval` seconds, independently of the handler, so a
+        consumer stuck in a handler shows its backlog growing instead of a frozen number."""
+        while True:
+            await asyncio.sleep(self._bus.lag_interval)
+            try:
+                reported = await asyncio.wait_for(
+                    self._bus._record_lag(consumer, self.group, self._in_flight), LAG_TIMEOUT
+                )
+            except (KafkaError, OSError, AssertionError, TimeoutError) as exc:
+                log.debug("bus_lag_unavailable", group=self.group, error=repr(exc))
+                continue
+            self._forget_lag(keep=reported)
+            self._lag_series |= reported
+
+    def _forget_lag(self, *, keep: set[tuple[str, str]]) -> None:
+        """Drop the series of partitions this consumer no longer owns (rebalance, stop): a
+        stale high value would keep KafkaConsumerLagHigh firing for a partition that is fine."""
+        gauge = self._bus.metrics.kafka_consumer_lag
+        for topic, partition in self._lag_series - keep:
+            with contextlib.suppress(KeyError):
+                gauge.remove(self.group, topic, partition)
+        self._lag_series &= keep
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -393,9 +434,11 @@ class KafkaBus:
         retry: RetryPolicy | None = None,
         client_id: str = "cryptodash",
         session_timeout_ms: int = 10_000,
+        lag_interval: float = 5.0,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.session_timeout_ms = session_timeout_ms
+        self.lag_interval = lag_interval
         self.metrics = metrics
         self.prefix = topic_prefix
         self.replication_factor = replication_factor
@@ -525,19 +568,38 @@ class KafkaBus:
         subscription.start()
         return subscription
 
-    async def _record_lag(self, consumer: AIOKafkaConsumer, group: str) -> None:
-        """kafka_consumer_lag = log end offset - this consumer's position, per partition."""
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue
+    async def _record_lag(
+        self,
+        consumer: AIOKafkaConsumer,
+        group: str,
+        in_flight: Mapping[TopicPartition, int],
+    ) -> set[tuple[str, str]]:
+        """kafka_consumer_lag = log end offset - the next offset to handle, per owned partition.
+
+        The end offsets are asked of the broker each time (not the high-water mark of the last
+        fetch, which stops moving while a handler is stuck). The next offset to handle is the
+        consumer's position, or, while a batch is in the handlers' hands, the first message of
+        it not yet handled. Returns the (topic, partition) labels published.
+        """
+        assignment = list(consumer.assignment())
+        if not assignment:
+            return set()
+        ends = await consumer.end_offsets(assignment)
+        reported: set[tuple[str, str]] = set()
+        for tp in assignment:
+            end = ends.get(tp)
             try:
                 position = await consumer.position(tp)
             except (KafkaError, AssertionError):
+                continue  # revoked meanwhile
+            if end is None:
                 continue
-            self.metrics.kafka_consumer_lag.labels(
-                group, self.logical(tp.topic), str(tp.partition)
-            ).set(max(0, highwater - position))
+            labels = (self.logical(tp.topic), str(tp.partition))
+            self.metrics.kafka_consumer_lag.labels(group, *labels).set(
+                max(0, end - in_flight.get(tp, position))
+            )
+            reported.add(labels)
+        return reported
 
     async def ping(self) -> None:
         producer = self._producer
