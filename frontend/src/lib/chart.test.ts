@@ -33,6 +33,15 @@ describe("buildIndicators", () => {
     expect(built.panes[0]?.guides).toEqual([70, 30]);
     expect(built.panes[1]?.histogram?.points.map((p) => p.color)).toEqual([PALETTE.dark.up, PALETTE.dark.down]);
   });
+  it("reads ISO times and a MACD keyed with its parameters", () => {
+    const iso: IndicatorsResponse = {
+      ...data,
+      candles: data.candles.map((candle) => ({ ...candle, time: new Date(Number(candle.time) * 1000).toISOString() })),
+      series: { macd_12_26_9: data.series.macd! },
+    };
+    const built = buildIndicators(iso, ["macd"], PALETTE.dark);
+    expect(built.panes[0]?.lines[0]?.points).toEqual([{ time: 3600, value: 1 }, { time: 7200, value: 2 }]);
+  });
   it("tolerates a series the server left out", () => {
     const built = buildIndicators(data, ["ema_26"], PALETTE.light);
     expect(built.overlays).toEqual([expect.objectContaining({ id: "ema_26", points: [] })]);

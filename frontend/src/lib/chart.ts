@@ -113,12 +113,23 @@ function nested(value: IndicatorsResponse["series"][string] | undefined, key: st
   return value && !Array.isArray(value) ? value[key] : undefined;
 }
 
+/** Unix seconds from unix seconds or an ISO-8601 timestamp. */
+export function toSeconds(time: number | string): number {
+  return typeof time === "number" ? time : Math.floor(Date.parse(time) / 1000);
+}
+
+/** A series by its exact key, else the first whose key starts with `prefix` (`macd_12_26_9`). */
+function seriesFor(data: IndicatorsResponse, key: string, prefix = key) {
+  if (key in data.series) return data.series[key];
+  return Object.entries(data.series).find(([name]) => name.startsWith(prefix))?.[1];
+}
+
 export function buildIndicators(
   data: IndicatorsResponse,
   selected: readonly IndicatorId[],
   colors: ChartColors,
 ): { overlays: LineDef[]; panes: PaneDef[] } {
-  const times = data.candles.map((candle) => candle.time);
+  const times = data.candles.map((candle) => toSeconds(candle.time));
   const overlays: LineDef[] = [];
   for (const id of ["sma_20", "sma_50", "ema_12", "ema_26"] as const) {
     if (!selected.includes(id)) continue;
@@ -126,7 +137,7 @@ export function buildIndicators(
     overlays.push({ id, label, color: colors[id], points: toPoints(times, flat(data.series[id])) });
   }
   if (selected.includes("bb_20_2")) {
-    const bands = data.series.bb_20_2;
+    const bands = seriesFor(data, "bb_20_2", "bb_");
     for (const band of ["upper", "middle", "lower"] as const) {
       overlays.push({
         id: `bb_${band}`,
@@ -142,12 +153,12 @@ export function buildIndicators(
     panes.push({
       id: "rsi_14",
       label: "RSI 14",
-      lines: [{ id: "rsi_14", label: "RSI 14", color: colors.rsi, points: toPoints(times, flat(data.series.rsi_14)) }],
+      lines: [{ id: "rsi_14", label: "RSI 14", color: colors.rsi, points: toPoints(times, flat(seriesFor(data, "rsi_14"))) }],
       guides: [70, 30],
     });
   }
   if (selected.includes("macd")) {
-    const macd = data.series.macd;
+    const macd = seriesFor(data, "macd");
     panes.push({
       id: "macd",
       label: "MACD",

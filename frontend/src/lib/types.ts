@@ -54,7 +54,8 @@ export type Series = (number | null)[];
 export interface IndicatorsResponse {
   coin_id: string;
   interval: Interval;
-  candles: Candle[];
+  /** `time` as unix seconds or an ISO-8601 string (analytics sends the latter) */
+  candles: (Omit<Candle, "time"> & { time: number | string })[];
   series: Record<string, Series | Record<string, Series>>;
 }
 
