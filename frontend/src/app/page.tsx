@@ -63,7 +63,14 @@ export default function DashboardPage() {
         {coins.isPending ? (
           <Loading label="Loading prices" rows={8} />
         ) : coins.isError && list.length === 0 ? (
-          <ErrorState message={`Prices are unavailable: ${errorMessage(coins.error)}`} onRetry={() => void coins.refetch()} />
+          <ErrorState
+            message={
+              meta.data && !services.includes("market")
+                ? "Market data is not available: the market service is not running on this server."
+                : `Prices are unavailable: ${errorMessage(coins.error)}`
+            }
+            onRetry={() => void coins.refetch()}
+          />
         ) : (
           <>
             {coins.isError && (

@@ -9,6 +9,7 @@ import { AuthCard, FormError, SubmitButton } from "@/components/AuthCard";
 import { Field } from "@/components/Field";
 import { ApiError, errorMessage } from "@/lib/api";
 import { login, safeNext } from "@/lib/auth";
+import { useSession } from "@/lib/session";
 import { loginSchema, type LoginValues } from "@/lib/validation";
 
 export function LoginForm() {
@@ -16,6 +17,7 @@ export function LoginForm() {
   const params = useSearchParams();
   const next = safeNext(params.get("next"));
   const [serverError, setServerError] = useState<string | null>(null);
+  const user = useSession((state) => state.user);
   const {
     register,
     handleSubmit,
@@ -47,6 +49,14 @@ export function LoginForm() {
         </>
       }
     >
+      {user && (
+        <p role="status" className="mb-4 text-sm text-muted">
+          You are signed in as <strong className="text-fg">{user.username}</strong>.{" "}
+          <Link href={next} className="text-accent hover:underline">
+            Continue
+          </Link>
+        </p>
+      )}
       <form onSubmit={onSubmit} noValidate className="space-y-4" aria-label="Sign in">
         <FormError message={serverError} />
         <Field label="Username or email" autoComplete="username" error={errors.username?.message} {...register("username")} />
