@@ -189,7 +189,7 @@ export function Shell({ children }: { children: ReactNode }) {
             </ul>
           </nav>
           <div className="ml-auto flex items-center gap-3">
-            <div className="hidden items-center gap-2 lg:flex">
+            <div className="hidden items-center gap-2 md:flex">
               <ExchangeBadges exchanges={meta.data?.exchanges ?? []} />
             </div>
             <StreamPill />
