@@ -185,7 +185,14 @@ def test_dashboard_prices_move_live_with_the_demo_notice(tab: Page, market: str)
         timeout=15_000,
     )
     expect(page.get_by_role("heading", name="Top gainers")).to_be_visible()
-    # Sorting and search work from the keyboard-reachable controls.
+    # From the keyboard: Tab from the search box reaches the sort buttons; Enter sorts.
+    page.get_by_label("Search coins").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("columnheader", name="Coin")).to_have_attribute(
+        "aria-sort", "ascending"
+    )
     page.get_by_label("Search coins").fill(market[:3])
     expect(page.get_by_test_id(f"row-{market}")).to_be_visible()
 
