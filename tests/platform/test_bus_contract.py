@@ -15,7 +15,7 @@ from tests.helpers import eventually, unique
 
 TOPIC = "price_updates"
 # Tansu completes a group join after half the session timeout; keep tests quick.
-FAST_SESSION_MS = 2000
+FAST_SESSION_MS = 4000
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.integration)])

@@ -193,9 +193,14 @@ async def test_unknown_and_known_users_take_the_same_time(data_dir: Path) -> Non
             return time.perf_counter() - started
 
         await timed("nobody")  # the dummy hash is made once, on first use
-        known = sorted([await timed("hank") for _ in range(7)])[3]
-        unknown = sorted([await timed("nobody") for _ in range(7)])[3]
-    assert 0.5 < unknown / known < 2, (known, unknown)
+        # Interleaved, and the fastest of each compared: a busy machine adds delay to single
+        # calls, never removes it, so the minimum is what the code itself costs.
+        known: list[float] = []
+        unknown: list[float] = []
+        for _ in range(7):
+            known.append(await timed("hank"))
+            unknown.append(await timed("nobody"))
+    assert 0.5 < min(unknown) / min(known) < 2, (known, unknown)
 
 
 async def test_login_rehashes_when_the_cost_was_raised(data_dir: Path) -> None:
