@@ -69,6 +69,16 @@ describe("api", () => {
     expect(fetchMock).toHaveBeenCalledTimes(2);
   });
 
+  it("keeps the session when the refresh is only throttled", async () => {
+    useSession.setState({ token: "old" });
+    window.localStorage.setItem("cryptodash.session", "1");
+    fetchMock
+      .mockResolvedValueOnce(json(401, { error: { code: "unauthorized", message: "Token expired" } }))
+      .mockResolvedValueOnce(json(429, { error: { code: "rate_limited", message: "Too many requests" } }));
+    await expect(api("/api/users/me")).rejects.toMatchObject({ status: 401 });
+    expect(window.localStorage.getItem("cryptodash.session")).toBe("1");
+  });
+
   it("does not refresh for anonymous calls or the login itself", async () => {
     fetchMock.mockResolvedValueOnce(json(401, { error: { code: "unauthorized", message: "Wrong credentials" } }));
     await expect(api("/api/users/login", { method: "POST", body: {} })).rejects.toMatchObject({ status: 401 });

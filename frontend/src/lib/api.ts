@@ -90,7 +90,8 @@ export function refreshSession(): Promise<boolean> {
     try {
       const response = await send("/api/users/refresh", { method: "POST" });
       if (!response.ok) {
-        useSession.getState().clear();
+        // Only a refused refresh ends the session; a 429 or a server error may pass.
+        if (response.status === 401 || response.status === 403) useSession.getState().clear();
         return false;
       }
       const pair = (await response.json()) as TokenPair;
