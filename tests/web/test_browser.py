@@ -249,8 +249,14 @@ def test_register_then_sign_in_lands_where_the_user_was_going(
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("link", name="Sign in").first).to_be_visible()
-    target = f"/coin/?id={coin_or_none}" if coin_or_none else "/register/?after=login"
-    page.goto(f"/login/?next={target}")
+    if coin_or_none:  # signing in from a page brings the user back to it, query included
+        target = f"/coin/?id={coin_or_none}"
+        page.goto(target)
+        page.get_by_role("banner").get_by_role("link", name="Sign in").click()
+        expect(page).to_have_url(re.compile(r"/login/\?next="))
+    else:
+        target = "/register/?after=login"
+        page.goto(f"/login/?next={target}")
     page.get_by_label("Username or email").fill(username)
     page.get_by_label("Password").fill("wrong password!")
     page.get_by_role("button", name="Sign in").click()

@@ -1,7 +1,7 @@
 "use client";
 
 import Link from "next/link";
-import { usePathname } from "next/navigation";
+import { usePathname, useRouter } from "next/navigation";
 import { useState, type ReactNode } from "react";
 import { logout } from "@/lib/auth";
 import { useLive, type StreamStatus } from "@/lib/live";
@@ -92,6 +92,7 @@ function Account({ onNavigate }: { onNavigate?: () => void }) {
   const user = useSession((state) => state.user);
   const ready = useSession((state) => state.ready);
   const pathname = usePathname();
+  const router = useRouter();
   if (!ready) return <span className="text-sm text-muted" aria-hidden>…</span>;
   if (user) {
     return (
@@ -119,7 +120,14 @@ function Account({ onNavigate }: { onNavigate?: () => void }) {
       {pathname !== "/login/" && (
       <Link
         href={`/login/${next}`}
-        onClick={onNavigate}
+        onClick={(event) => {
+          onNavigate?.();
+          // The query string matters too (/coin/?id=…); the layout cannot read it while
+          // prerendering, so it is taken at click time.
+          if (onAuthPage || event.metaKey || event.ctrlKey || event.shiftKey) return;
+          event.preventDefault();
+          router.push(`/login/?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+        }}
         className="rounded-md px-2.5 py-1 hover:bg-panel-2 focus-visible:outline-2 focus-visible:outline-accent"
       >
         Sign in
