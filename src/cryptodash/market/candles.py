@@ -124,16 +124,12 @@ class CandleAggregator:
     `close_all()` — the result does not depend on the order the ticks came in.
     """
 
-    def __init__(
-        self, intervals: Sequence[str] = INTERVAL_NAMES, *, lateness: float = 0.0
-    ) -> None:
+    def __init__(self, intervals: Sequence[str] = INTERVAL_NAMES, *, lateness: float = 0.0) -> None:
         if not intervals:
             raise ValueError("at least one interval")
         if lateness < 0:
             raise ValueError("lateness must be >= 0")
-        self.intervals: tuple[str, ...] = tuple(
-            sorted(set(intervals), key=interval_seconds)
-        )
+        self.intervals: tuple[str, ...] = tuple(sorted(set(intervals), key=interval_seconds))
         self.lateness = lateness
         self.watermark = -math.inf
         self.late_ticks = 0
