@@ -274,7 +274,9 @@ async def _load_worker(
         writer.close()
 
 
-async def _load(port: int, path: str, connections: int, duration: float, warmup: float) -> dict:
+async def _load(
+    port: int, path: str, connections: int, duration: float, warmup: float
+) -> dict[str, Any]:
     warm: list[float] = []
     await asyncio.gather(
         *(
@@ -427,8 +429,8 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.load_port:
-        result = _load(args.load_port, args.load_path, args.connections, args.duration, 2.0)
-        print(json.dumps(asyncio.run(result)))
+        job = _load(args.load_port, args.load_path, args.connections, args.duration, 2.0)
+        print(json.dumps(asyncio.run(job)))
         return
 
     print(f"# bench/market.py  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  cores={os.cpu_count()}")
