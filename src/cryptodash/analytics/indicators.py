@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,11 +36,24 @@ from scipy.signal import lfilter
 
 FloatArray = NDArray[np.float64]
 NAN = math.nan
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Chunks handled per block: enough to amortize NumPy's per-call cost over the p-step loops,
 # few enough that a block's working arrays stay in the CPU's L2 cache.
 _BLOCK_POINTS = 1 << 16
 _MIN_BLOCK_CHUNKS = 1024
+
+
+def quiet(fn: F) -> F:
+    """Gaps and extreme inputs overflow or divide by zero on purpose: the NaN/inf that results
+    is the answer, not a warning."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 def as_series(values: ArrayLike) -> FloatArray:
@@ -101,6 +115,8 @@ def window_sums(
     n = columns[0].shape[0]
     chunks = -(-n // p)
     results = [np.empty(chunks * p) for _ in range(outputs)]
+    if n == 0:
+        return results
     width = min(chunks, max(_MIN_BLOCK_CHUNKS, _BLOCK_POINTS // p))
     ahead = [np.empty((p, width)) for _ in columns]  # deviations in the block's chunks
     behind = [np.empty((p, width)) for _ in columns]  # in each chunk before, same anchors
@@ -137,8 +153,7 @@ def window_sums(
             # Position j < p-1 of a chunk: its forward sum plus the previous chunk from j+1.
             np.add(fwd[: p - 1], bwd[1:], out=fwd[: p - 1])
             sums.append(fwd)
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            values = finish(sums, [anchor[:m] for anchor in anchors])
+        values = finish(sums, [anchor[:m] for anchor in anchors])
         for result, value in zip(results, values, strict=True):
             result.reshape(chunks, p)[c0:c1] = value.T
     return [result[:n] for result in results]
@@ -159,26 +174,29 @@ def mean_finish(period: int) -> Finish:
     return finish
 
 
-def bollinger_finish(period: int, k: float) -> Finish:
-    inv = 1.0 / period
+def _deviation(sums: Sequence[Any], inv: float, inv_dof: float) -> Any:
+    """Standard deviation from window sums of anchored deviations (shift-invariant, so the
+    anchor only removes the level that would otherwise cancel)."""
+    m = sums[0] * inv
+    return np.sqrt(np.maximum((sums[1] - sums[0] * m) * inv_dof, 0.0))
+
+
+def stdev_finish(period: int, ddof: int, scale: float = 1.0) -> Finish:
+    inv, inv_dof = 1.0 / period, 1.0 / (period - ddof)
 
     def finish(sums: Sequence[Any], anchors: Sequence[Any]) -> tuple[Any, ...]:
-        m = sums[0] * inv
-        middle = anchors[0] + m
-        spread = k * np.sqrt(np.maximum(sums[1] * inv - m * m, 0.0))
-        return middle + spread, middle, middle - spread
+        return (_deviation(sums, inv, inv_dof) * scale,)
 
     return finish
 
 
-def volatility_finish(period: int, periods_per_year: float | None) -> Finish:
+def bollinger_finish(period: int, k: float) -> Finish:
     inv = 1.0 / period
-    inv_dof = 1.0 / (period - 1)
-    scale = 1.0 if periods_per_year is None else math.sqrt(periods_per_year)
 
     def finish(sums: Sequence[Any], anchors: Sequence[Any]) -> tuple[Any, ...]:
-        m = sums[0] * inv
-        return (np.sqrt(np.maximum((sums[1] - sums[0] * m) * inv_dof, 0.0)) * scale,)
+        middle = anchors[0] + sums[0] * inv
+        spread = k * _deviation(sums, inv, inv)
+        return middle + spread, middle, middle - spread
 
     return finish
 
@@ -264,20 +282,23 @@ def _rsi_run(x: FloatArray, p: int, out: FloatArray) -> None:
 
 
 def rsi_value(avg_gain: Any, avg_loss: Any) -> Any:
-    total = avg_gain + avg_loss
+    """100·gain/(gain+loss), 50 when nothing moved; NumPy division for arrays and floats."""
+    total = np.add(avg_gain, avg_loss)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0.0, 100.0 * avg_gain / total, 50.0)
+        return np.where(total > 0.0, np.divide(np.multiply(100.0, avg_gain), total), 50.0)
 
 
 # --------------------------------------------------------------------------- public API
 
 
+@quiet
 def sma(values: ArrayLike, period: int) -> FloatArray:
     """Simple moving average; first value at index period-1."""
     x, p = as_series(values), check_period(period)
     return window_sums([x], p, ((0,),), mean_finish(p), 1)[0]
 
 
+@quiet
 def ema(values: ArrayLike, period: int) -> FloatArray:
     """Exponential moving average, K = 2/(period+1), seeded with the SMA of the first
     `period` values; first value at index period-1."""
@@ -288,6 +309,7 @@ def ema(values: ArrayLike, period: int) -> FloatArray:
     return out
 
 
+@quiet
 def rsi(values: ArrayLike, period: int = 14) -> FloatArray:
     """Relative strength index with Wilder's smoothing; first value at index `period`."""
     x, p = as_series(values), check_period(period)
@@ -297,6 +319,7 @@ def rsi(values: ArrayLike, period: int = 14) -> FloatArray:
     return out
 
 
+@quiet
 def macd(
     values: ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -311,6 +334,7 @@ def macd(
     return line, signal_line, line - signal_line
 
 
+@quiet
 def bollinger(
     values: ArrayLike, period: int = 20, k: float = 2.0
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -322,6 +346,17 @@ def bollinger(
     return upper, middle, lower
 
 
+@quiet
+def stdev(values: ArrayLike, period: int, ddof: int = 0) -> FloatArray:
+    """Rolling standard deviation over `period` values (population by default, ddof=1 for the
+    sample); first value at index period-1."""
+    p = check_period(period, minimum=2 if ddof else 1)
+    if ddof not in (0, 1):
+        raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
+    return window_sums([as_series(values)], p, MOMENT_TERMS, stdev_finish(p, ddof), 1)[0]
+
+
+@quiet
 def returns(values: ArrayLike, *, log: bool = False) -> FloatArray:
     """Simple returns x[i]/x[i-1] - 1 (or log returns); NaN at 0 and where a close is <= 0."""
     x = as_series(values)
@@ -329,16 +364,16 @@ def returns(values: ArrayLike, *, log: bool = False) -> FloatArray:
     if x.shape[0] < 2:
         return out
     prev, cur, change = x[:-1], x[1:], out[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        np.subtract(cur, prev, out=change)
-        np.divide(change, prev, out=change)
-        change[(prev <= 0.0) | (cur <= 0.0)] = NAN
-        if log:
-            # log1p of the relative change keeps small returns accurate.
-            np.log1p(change, out=change)
+    np.subtract(cur, prev, out=change)
+    np.divide(change, prev, out=change)
+    change[(prev <= 0.0) | (cur <= 0.0)] = NAN
+    if log:
+        # log1p of the relative change keeps small returns accurate.
+        np.log1p(change, out=change)
     return out
 
 
+@quiet
 def volatility(closes: ArrayLike, period: int, periods_per_year: float | None = None) -> FloatArray:
     """Sample standard deviation (ddof=1) of the last `period` log returns, times
     sqrt(periods_per_year) when given (365 for daily candles: crypto trades every day);
@@ -348,10 +383,12 @@ def volatility(closes: ArrayLike, period: int, periods_per_year: float | None = 
         math.isfinite(periods_per_year) and periods_per_year > 0
     ):
         raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+    scale = 1.0 if periods_per_year is None else math.sqrt(periods_per_year)
     r = returns(closes, log=True)
-    return window_sums([r], p, MOMENT_TERMS, volatility_finish(p, periods_per_year), 1)[0]
+    return window_sums([r], p, MOMENT_TERMS, stdev_finish(p, 1, scale), 1)[0]
 
 
+@quiet
 def correlation(x: ArrayLike, y: ArrayLike, period: int) -> FloatArray:
     """Pearson correlation of the two series' log returns over the last `period` returns;
     first value at index `period`; NaN where either series is flat over the window."""
@@ -365,6 +402,7 @@ def correlation(x: ArrayLike, y: ArrayLike, period: int) -> FloatArray:
     return window_sums([rx, ry], p, CORRELATION_TERMS, correlation_finish(p), 1)[0]
 
 
+@quiet
 def correlation_matrix(closes: ArrayLike, period: int) -> FloatArray:
     """Pearson correlation of log returns over the latest `period` returns, between the rows
     of `closes` (one row per coin, aligned in time). A coin without `period` clean returns in
@@ -375,17 +413,14 @@ def correlation_matrix(closes: ArrayLike, period: int) -> FloatArray:
         raise ValueError(f"expected a 2-D array (coins x points), got shape {c.shape}")
     coins = c.shape[0]
     out = np.full((coins, coins), NAN)
-    if c.shape[1] < p + 1:
-        return out
-    if coins == 0:
+    if coins == 0 or c.shape[1] < p + 1:
         return out
     r = np.vstack([returns(row[-(p + 1) :], log=True)[1:] for row in c])
     ok = np.isfinite(r).all(axis=1)
     centered = r[ok] - r[ok].mean(axis=1, keepdims=True)
     cov = centered @ centered.T
     scale = np.sqrt(np.diag(cov))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.clip(cov / np.outer(scale, scale), -1.0, 1.0)
+    corr = np.clip(cov / np.outer(scale, scale), -1.0, 1.0)
     flat = scale == 0.0
     corr[flat, :] = NAN
     corr[:, flat] = NAN
@@ -395,15 +430,16 @@ def correlation_matrix(closes: ArrayLike, period: int) -> FloatArray:
     return out
 
 
+@quiet
 def drawdown(values: ArrayLike) -> FloatArray:
     """Fall from the running peak as a fraction (0.25 = 25 % below the best close so far)."""
     x = as_series(values)
     peak = np.fmax.accumulate(x)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out: FloatArray = np.where(peak > 0.0, (peak - x) / peak, NAN)
+    out: FloatArray = np.where(peak > 0.0, (peak - x) / peak, NAN)
     return out
 
 
+@quiet
 def max_drawdown(values: ArrayLike) -> float:
     """The largest `drawdown` of the series; 0.0 for a series with fewer than two closes."""
     dd = drawdown(values)
