@@ -14,6 +14,7 @@ sum the finished chunk backwards, O(period); every other point costs O(1).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -359,3 +360,30 @@ class Correlation:
 
     def peek(self, x: float, y: float) -> float:
         return self._sums.peek(self._returns(_clean(x), _clean(y)))[0]
+
+
+class RollingMin:
+    """Minimum of the last `size` values pushed (NaN ignored): a monotonic deque, amortized
+    O(1) per push."""
+
+    __slots__ = ("_count", "_queue", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = check_period(size, name="size")
+        self._count = 0
+        self._queue: deque[tuple[int, float]] = deque()
+
+    def push(self, value: float) -> None:
+        index = self._count
+        self._count += 1
+        queue = self._queue
+        if not math.isnan(value):
+            while queue and queue[-1][1] >= value:
+                queue.pop()
+            queue.append((index, value))
+        while queue and queue[0][0] <= index - self._size:
+            queue.popleft()
+
+    @property
+    def minimum(self) -> float:
+        return self._queue[0][1] if self._queue else NAN
