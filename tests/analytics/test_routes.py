@@ -78,7 +78,9 @@ async def test_indicators_are_the_batch_indicators_over_the_series(
     np.testing.assert_array_equal(as_array(series["ema_12"]), ind.ema(closes, 12))
     np.testing.assert_array_equal(as_array(series["rsi_14"]), ind.rsi(closes, 14))
     line, signal, histogram = ind.macd(closes, 12, 26, 9)
-    np.testing.assert_array_equal(as_array(series["macd_12_26_9"]["histogram"]), histogram)
+    macd = series["macd_12_26_9"]
+    for name, values in (("macd", line), ("signal", signal), ("histogram", histogram)):
+        np.testing.assert_array_equal(as_array(macd[name]), values)
     assert set(series["bb_20_2"]) == {"upper", "middle", "lower"}
     assert series["sma_20"][18] is None
     assert series["sma_20"][19] is not None
