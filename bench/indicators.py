@@ -60,6 +60,9 @@ def c_calls(lib: ctypes.CDLL, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) 
     size, i32, f64 = ctypes.c_size_t, ctypes.c_int, ctypes.c_double
     return {
         "sma(20)": lambda: lib.sma(ptr(x), size(n), i32(20), ptr(bufs[0])),
+        "sma(20), same algorithm": lambda: lib.sma_anchored(
+            ptr(x), size(n), i32(20), ptr(bufs[0]), ptr(bufs[1])
+        ),
         "ema(20)": lambda: lib.ema(ptr(x), size(n), i32(20), ptr(bufs[0])),
         "rsi(14)": lambda: lib.rsi(ptr(x), size(n), i32(14), ptr(bufs[0])),
         "macd(12,26,9)": lambda: lib.macd(
@@ -89,6 +92,7 @@ def main() -> None:
     y = 2_000.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
     ours: dict[str, Callable[[], Any]] = {
         "sma(20)": lambda: ind.sma(x, 20),
+        "sma(20), same algorithm": lambda: ind.sma(x, 20),
         "sma(200)": lambda: ind.sma(x, 200),
         "ema(20)": lambda: ind.ema(x, 20),
         "rsi(14)": lambda: ind.rsi(x, 14),

@@ -98,3 +98,22 @@ void correlation(const double *x, const double *y, size_t n, int p, double *out,
         out[i] = vx > 0 && vy > 0 ? cv / sqrt(vx * vy) : NAN;
     }
 }
+
+/* The algorithm cryptodash uses for SMA, in C: per chunk of p points, the window is the chunk's
+ * forward sum plus the previous chunk's backward sum, both on deviations from the chunk's first
+ * value. Shows what exactness costs in C itself, apart from NumPy. */
+void sma_anchored(const double *x, size_t n, int p, double *out, double *back) {
+    double inv = 1.0 / p;
+    for (size_t c0 = 0; c0 < n; c0 += p) {
+        double a = x[c0], fwd = 0;
+        if (c0 >= (size_t)p) { /* backward sums of the previous chunk, relative to a */
+            double s = 0;
+            for (size_t j = p; j-- > 1;) { s += x[c0 - p + j] - a; back[j] = s; }
+        }
+        for (size_t j = 0; j < (size_t)p && c0 + j < n; j++) {
+            fwd += x[c0 + j] - a;
+            if (j == (size_t)p - 1) out[c0 + j] = a + fwd * inv;
+            else out[c0 + j] = c0 >= (size_t)p ? a + (fwd + back[j + 1]) * inv : NAN;
+        }
+    }
+}

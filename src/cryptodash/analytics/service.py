@@ -121,9 +121,10 @@ async def load_series(
     *,
     live: bool,
     now: float | None = None,
+    limit: int = HISTORY,
 ) -> Series:
-    """A coin's regular series on its primary source: closed candles, plus the forming one
-    when `live`."""
+    """A coin's regular series on its primary source: the last `limit` candles, closed ones,
+    plus the forming one when `live`."""
     source = check_coin(universe, coin_id)
     now = time.time() if now is None else now
     stored = await market.list_candles(
@@ -131,11 +132,11 @@ async def load_series(
         coin_id=coin_id,
         interval=interval,
         source=source,
-        limit=HISTORY,
+        limit=limit,
         closed_only=not live,
         now=datetime.fromtimestamp(now, UTC),
     )
-    candles = regular(stored, interval)
+    candles = regular(stored, interval, limit)
     size = interval_seconds(interval)
     forming = bool(candles) and candles[-1].time + size > now - market.CLOSE_GRACE
     return Series(coin_id, interval, source, candles, live and forming)
@@ -318,7 +319,9 @@ async def volatility_json(
     fresh: dict[str, bytes] = {}
     for coin_id, key, raw in zip(coin_ids, keys, cached, strict=True):
         if raw is None:
-            series = await load_series(session, universe, coin_id, interval, live=True)
+            series = await load_series(
+                session, universe, coin_id, interval, live=True, limit=window + 1
+            )
             closes = series.closes()
             value = (
                 float(indicators.volatility(closes, window, periods_per_year(interval))[-1])
