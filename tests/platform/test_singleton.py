@@ -1,79 +1,64 @@
-"""Singleton jobs: one holder of the advisory lock at a time; a standby takes over when the
-holder stops. Without PostgreSQL the job simply runs."""
+"""Singleton jobs: one replica holds the PostgreSQL advisory lock and runs the job; another
+stands by and takes over when the holder goes away. SQLite just runs the job."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
 
 from cryptodash.platform.db import Database
 from cryptodash.platform.singleton import lock_key, run_singleton
+from tests.helpers import eventually
 
 
-def test_lock_keys_are_stable_and_distinct() -> None:
-    assert lock_key("a.job") == lock_key("a.job")
-    assert lock_key("a.job") != lock_key("b.job")
-    assert -(2**63) <= lock_key("a.job") < 2**63
+def test_lock_keys_are_stable_positive_bigints() -> None:
+    assert lock_key("market.maintenance") == lock_key("market.maintenance")
+    assert lock_key("a") != lock_key("b")
+    assert 0 < lock_key("cryptodash.market.exchanges.simulator") < 2**63
 
 
 async def test_without_postgresql_the_job_just_runs(tmp_path: Path) -> None:
-    ran = asyncio.Event()
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    ran: list[int] = []
 
     async def job() -> None:
-        ran.set()
+        ran.append(1)
 
-    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
     try:
-        await asyncio.wait_for(run_singleton(db, "job", job), 5)
+        await run_singleton(db, "job", job)
+        await run_singleton(None, "job", job)
     finally:
         await db.close()
-    assert ran.is_set()
+    assert ran == [1, 1]
 
 
 @pytest.mark.integration
-async def test_one_holder_at_a_time_and_takeover(pg_url: str) -> None:
-    dbs = [Database(pg_url), Database(pg_url)]
-    running: list[int] = []
-    seen: list[int] = []
+async def test_one_replica_runs_and_the_other_takes_over(pg_url: str) -> None:
+    first, second = Database(pg_url), Database(pg_url)
+    running: list[str] = []
+    release = asyncio.Event()
 
-    def job_for(replica: int):  # type: ignore[no-untyped-def]
-        async def job() -> None:
-            running.append(replica)
-            seen.append(replica)
-            try:
-                await asyncio.Event().wait()
-            finally:
-                running.remove(replica)
+    def job(name: str):  # type: ignore[no-untyped-def]
+        async def work() -> None:
+            running.append(name)
+            await release.wait()
 
-        return job
+        return work
 
-    tasks = [
-        asyncio.create_task(run_singleton(db, "test.job", job_for(i), retry=0.1))
-        for i, db in enumerate(dbs)
-    ]
+    holder = asyncio.create_task(run_singleton(first, "job", job("a"), standby_poll=0.05))
     try:
-        for _ in range(100):
-            if running:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
-        assert len(running) == 1
-        holder = running[0]
-        tasks[holder].cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await tasks[holder]
-        for _ in range(100):
-            if running:
-                break
-            await asyncio.sleep(0.05)
-        assert running == [1 - holder]
-        assert seen == [holder, 1 - holder]
+        await eventually(lambda: running == ["a"])
+        standby = asyncio.create_task(run_singleton(second, "job", job("b"), standby_poll=0.05))
+        await asyncio.sleep(0.4)
+        assert running == ["a"]
+        holder.cancel()  # the holder's process goes away
+        await asyncio.gather(holder, return_exceptions=True)
+        await eventually(lambda: running == ["a", "b"])
+        release.set()
+        await asyncio.wait_for(standby, 5)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for db in dbs:
-            await db.close()
+        holder.cancel()
+        await first.close()
+        await second.close()

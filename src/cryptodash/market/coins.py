@@ -23,7 +23,7 @@ NATIVE_INTERVALS: dict[str, frozenset[str]] = {
     "binance": frozenset({"1m", "5m", "15m", "1h", "4h", "1d"}),
     # Coinbase's candle granularities are 60, 300, 900, 3600, 21600 and 86400 s: no 4h.
     "coinbase": frozenset({"1m", "5m", "15m", "1h", "1d"}),
-    "simulator": frozenset({"1m", "1h"}),
+    "simulator": frozenset({"1m"}),
 }
 """Candle intervals each source's REST history serves; the rest are built by resampling."""
 

@@ -53,6 +53,9 @@ LATENESS = 2.0
 MAX_FUTURE = timedelta(minutes=5)
 """Ticks stamped further ahead than this are refused (a broken exchange clock)."""
 REBASE_EVERY = 60.0
+REBASE_LAG = 120
+"""The 24 h base stops this many seconds before now: the last minutes stay live ticks, so a
+tick whose candle is not written yet is never left out."""
 KEEPALIVE_EVERY = 2.0
 MAX_BACKLOG = 200_000
 
@@ -250,7 +253,7 @@ class PricePersister:
 
     async def _rebase(self, now: datetime) -> None:
         """Refresh every coin's 24 h base from the stored candles (history counts too)."""
-        boundary = service.minute_boundary(now)
+        boundary = service.minute_boundary(now) - REBASE_LAG
         primary = {coin_id: book.primary_source for coin_id, book in self.books.items()}
         try:
             async with self.db.read_session() as session:

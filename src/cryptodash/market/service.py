@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cryptodash.config import Settings
+from cryptodash.errors import ServiceUnavailable
 from cryptodash.market.candles import (
     INTERVALS,
     Candle,
@@ -204,6 +205,69 @@ async def upsert_candles(session: AsyncSession, items: Iterable[tuple[CandleKey,
     for chunk in _chunks(params):
         await session.execute(stmt, chunk)
     return len(params)
+
+
+CANDLES_TTL = 1.0
+"""Seconds a candles response that includes a still-forming bucket stays cached."""
+CLOSED_CANDLES_TTL = 300.0
+"""…and one whose range has ended (closed candles only change through backfill)."""
+
+
+async def candles_response(
+    cache: Cache,
+    db: Database | None,
+    *,
+    coin_id: str,
+    source: str,
+    interval: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> bytes:
+    """The `/api/market/{coin_id}/candles` body, from the cache when the same query ran
+    recently, else from the database (forming candle included)."""
+    bounds = ":".join("" if t is None else str(_epoch(t)) for t in (start, end))
+    key = f"candles:{coin_id}:{source}:{interval}:{bounds}:{limit}"
+    cached = await cache.get(key)
+    if cached is not None:
+        return cached
+    if db is None:
+        raise ServiceUnavailable("this service has no database")
+    now = datetime.now(UTC)
+    async with db.read_session() as session:
+        candles = await list_candles(
+            session,
+            coin_id=coin_id,
+            interval=interval,
+            source=source,
+            start=start,
+            end=end,
+            limit=limit,
+            closed_only=False,
+            now=now,
+        )
+    body = orjson.dumps(
+        {
+            "coin_id": coin_id,
+            "interval": interval,
+            "source": source,
+            "quote": quote_for(source),
+            "candles": [
+                {
+                    "time": c.time,
+                    "open": float(c.open),
+                    "high": float(c.high),
+                    "low": float(c.low),
+                    "close": float(c.close),
+                    "volume": float(c.volume),
+                }
+                for c in candles
+            ],
+        }
+    )
+    settled = end is not None and (now - end).total_seconds() > INTERVALS[interval] + CLOSE_GRACE
+    await cache.set(key, body, CLOSED_CANDLES_TTL if settled else CANDLES_TTL)
+    return body
 
 
 def _candle(record: Any) -> Candle:
@@ -659,3 +723,40 @@ async def prune(
         )
         candles = int(getattr(result, "rowcount", 0) or 0)
     return Pruned(rows, tuple(dropped), candles, created)
+
+
+async def rebuild_forming(
+    session: AsyncSession, coin_id: str, source: str, now: datetime | None = None
+) -> int:
+    """Rewrite the current (still forming) 5m…1d candles of a series from its stored closed
+    candles: 1m ones for the current hour, 1h ones before it. Used after history was written
+    up to the last closed minute, so that the live persister seeds complete buckets."""
+    now_epoch = (now or datetime.now(UTC)).timestamp()
+    hour = int(now_epoch // 3600) * 3600
+    day = int(now_epoch // 86_400) * 86_400
+
+    async def stored(interval: str, start: int, end: int) -> list[Candle]:
+        records = await session.scalars(
+            select(CandleRecord).where(
+                CandleRecord.coin_id == coin_id,
+                CandleRecord.source == source,
+                CandleRecord.interval == interval,
+                CandleRecord.time >= _at(start),
+                CandleRecord.time < _at(end),
+            )
+        )
+        return [_candle(r) for r in records.all()]
+
+    minutes = await stored("1m", hour, hour + 3600)
+    hours = await stored("1h", day, hour) + resample(minutes, "1h")
+    items: list[tuple[CandleKey, Candle]] = []
+    for interval, size in INTERVALS.items():
+        if size == 60:
+            continue
+        current = int(now_epoch // size) * size
+        parts = minutes if size < 3600 else hours
+        items.extend(
+            ((coin_id, source, interval), c)
+            for c in resample((p for p in parts if p.time >= current), interval)
+        )
+    return await upsert_candles(session, items)
