@@ -235,3 +235,17 @@ async def test_history_is_read_once_per_coin(db: Database) -> None:
         await consumer(feed.message(Tick("bitcoin", "binance", D(price), D("1"), at, "USDT")))
     assert calls == 1
     assert market.MAX_CANDLES == service.HISTORY
+
+
+async def test_the_correlation_job_skips_matrices_without_data(db: Database) -> None:
+    from cryptodash.analytics.jobs import refresh_correlations
+
+    cache = MemoryCache(Metrics())
+    assert await refresh_correlations(db, cache, UNIVERSE) == 0  # nothing stored yet
+    hour = int(time.time() // 3600) * 3600
+    for seed, coin in enumerate(("bitcoin", "ethereum", "solana")):
+        await store(db, coin, "1h", walk_candles(hour - 3600 * 200, "1h", 200, seed=seed))
+    assert await refresh_correlations(db, cache, UNIVERSE) == 1  # only 1h has data
+    body = orjson.loads(await cache.get(service.correlation_key(168, None, "1h")) or b"")
+    assert body["coins"] == ["bitcoin", "ethereum", "solana"]
+    assert body["as_of"] == service.iso(hour)
