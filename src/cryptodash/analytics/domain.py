@@ -3,10 +3,12 @@ and the correlation job (a singleton across replicas)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from fastapi import APIRouter
 
+from cryptodash.analytics import indicators
 from cryptodash.analytics.consumer import run_consumer
 from cryptodash.analytics.jobs import JOB_NAME, run_correlation_job
 from cryptodash.market.coins import Universe
@@ -21,6 +23,8 @@ def _routers() -> Sequence[APIRouter]:
 
 
 async def _consumer(platform: Platform) -> None:
+    # In a thread: the first request then finds SciPy imported, and /health never waited.
+    await asyncio.to_thread(indicators.warm_up)
     await platform.schema_ready.wait()
     assert platform.db is not None
     await run_consumer(

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from functools import wraps
+from functools import cache, wraps
 from typing import Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.signal import lfilter
 
 FloatArray = NDArray[np.float64]
 NAN = math.nan
@@ -241,6 +240,20 @@ def seed_mean(values: FloatArray) -> float:
     return float(anchor + total * (1.0 / values.shape[0]))
 
 
+@cache
+def _lfilter() -> Callable[..., Any]:
+    """`scipy.signal.lfilter`, imported on first use: importing scipy.signal takes about a
+    second, which a process should not spend before it answers /health (see `warm_up`)."""
+    from scipy.signal import lfilter
+
+    return cast(Callable[..., Any], lfilter)
+
+
+def warm_up() -> None:
+    """Import the compiled pieces now (call it in a thread at start-up)."""
+    _lfilter()
+
+
 def smooth_into(
     values: FloatArray, alpha: float, start: float, out: FloatArray, offset: float = 0.0
 ) -> None:
@@ -253,7 +266,7 @@ def smooth_into(
         hi = min(values.shape[0], lo + _BLOCK_POINTS)
         block = buffer[: hi - lo]
         np.subtract(values[lo:hi], offset, out=block)
-        y, zi = lfilter(b, a, block, zi=zi)
+        y, zi = _lfilter()(b, a, block, zi=zi)
         np.add(y, offset, out=out[lo:hi])
 
 
