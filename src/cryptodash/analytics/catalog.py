@@ -34,10 +34,6 @@ def periods_per_year(interval: str) -> float:
     return CRYPTO_DAYS_PER_YEAR * DAY_SECONDS / INTERVALS[interval]
 
 
-def _number(text: str) -> str:
-    return f"{float(text):g}"
-
-
 @dataclass(frozen=True, slots=True)
 class Metric:
     """One indicator with its parameters, e.g. Metric("macd", (12, 26, 9))."""
@@ -118,10 +114,9 @@ def check_metric(kind: str, params: tuple[float, ...]) -> Metric:
         raise ValueError(f"unknown indicator {kind!r}")
     if len(params) != ARITY[kind]:
         raise ValueError(f"{kind} takes {ARITY[kind]} parameter(s), got {len(params)}")
-    periods = params[:2] if kind == "bb" else params
+    periods = params
     if kind == "bb":
-        periods = params[:1]
-        k = params[1]
+        periods, k = params[:1], params[1]
         if not (math.isfinite(k) and 0 < k <= MAX_BAND_WIDTH):
             raise ValueError(f"bb width must be > 0 and <= {MAX_BAND_WIDTH:g}, got {k:g}")
     lowest = 2 if kind == "volatility" else 1
@@ -137,7 +132,7 @@ def parse_metric(name: str) -> Metric:
     """`rsi_14` → Metric("rsi", (14.0,)); ValueError for anything else."""
     kind, *parts = name.split("_")
     try:
-        params = tuple(float(_number(p)) for p in parts)
+        params = tuple(float(p) for p in parts)
     except ValueError:
         raise ValueError(f"bad metric name {name!r}") from None
     return check_metric(kind, params)

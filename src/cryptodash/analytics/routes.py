@@ -72,7 +72,7 @@ def _metrics(query: dict[str, str | None]) -> list[Metric]:
     return list(dict.fromkeys(metrics))
 
 
-def _coins(universe: Universe, text: str | None) -> list[str] | None:
+def _coins(text: str | None) -> list[str] | None:
     if text is None or not text.strip():
         return None
     coins = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
@@ -95,7 +95,7 @@ async def volatility(
     """Annualized volatility (sample standard deviation of log returns over `window` candles,
     times √(candles per year, 365 days)) of each coin."""
     universe = Universe.from_settings(settings)
-    wanted = _coins(universe, coins) or list(universe.ids)
+    wanted = _coins(coins) or list(universe.ids)
     body = await service.volatility_json(
         session, cache, universe, wanted, _interval(interval), window
     )
@@ -121,7 +121,7 @@ async def correlation(
         session,
         cache,
         universe,
-        _coins(universe, coins),
+        _coins(coins),
         interval,
         window or service.CORRELATION_WINDOWS[interval],
     )
