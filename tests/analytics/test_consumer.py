@@ -249,3 +249,30 @@ async def test_the_correlation_job_skips_matrices_without_data(db: Database) -> 
     body = orjson.loads(await cache.get(service.correlation_key(168, None, "1h")) or b"")
     assert body["coins"] == ["bitcoin", "ethereum", "solana"]
     assert body["as_of"] == service.iso(hour)
+
+
+async def test_coins_split_across_group_members(db: Database) -> None:
+    """Two members of the group: each coin's state lives in the member that owns its
+    partition, and the live values of every coin still reach the cache."""
+    from cryptodash.analytics.consumer import GROUP
+    from cryptodash.market.ingest import publish_tick
+
+    metrics = Metrics()
+    cache = MemoryCache(metrics)
+    bus = MemoryBus(metrics)
+    members = [IndicatorConsumer(db=db, cache=cache, bus=bus, universe=UNIVERSE) for _ in range(2)]
+    for member in members:
+        await bus.subscribe([PRICE_UPDATES], GROUP, member)
+    at = datetime.now(UTC)
+    coins = ["bitcoin", "ethereum", "solana"]
+    for coin in coins:
+        await publish_tick(bus, Tick(coin, "binance", D("10"), D("1"), at, "USDT"))
+    await bus.drain()
+    held = [set(member.coins) for member in members]
+    assert held[0] | held[1] == set(coins)
+    assert not held[0] & held[1]
+    for member in members:
+        await member.flush()
+    for coin in coins:
+        assert (await entry(cache, "sma_20", coin, "1m"))["close"] == 10.0
+    await bus.close()
