@@ -57,13 +57,18 @@ def quiet(fn: F) -> F:
 
 def as_series(values: ArrayLike) -> FloatArray:
     """A float64 1-D copy-if-needed of `values` with every non-finite value turned into NaN."""
+    return _prepared(values)[0]
+
+
+def _prepared(values: ArrayLike) -> tuple[FloatArray, bool]:
+    """`as_series`, and whether every value was finite (no gaps to look for)."""
     x = np.asarray(values, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"expected a 1-D series, got shape {x.shape}")
     finite = np.isfinite(x)
-    if not finite.all():
-        x = np.where(finite, x, NAN)
-    return x
+    if finite.all():
+        return x, True
+    return np.where(finite, x, NAN), False
 
 
 def check_period(period: int, *, name: str = "period", minimum: int = 1) -> int:
@@ -222,10 +227,11 @@ MOMENT_TERMS = ((0,), (0, 0))
 # --------------------------------------------------------------------------- recursions
 
 
-def finite_runs(x: FloatArray, minimum: int) -> list[tuple[int, int]]:
-    """(start, stop) of each run of finite values at least `minimum` long."""
-    finite = np.isfinite(x)
-    if finite.all():
+def finite_runs(x: FloatArray, minimum: int, *, clean: bool = False) -> list[tuple[int, int]]:
+    """(start, stop) of each run of finite values at least `minimum` long (`clean`: the
+    caller knows every value is finite)."""
+    finite = None if clean else np.isfinite(x)
+    if finite is None or finite.all():
         return [(0, x.shape[0])] if x.shape[0] >= minimum else []
     edges = np.flatnonzero(np.diff(np.concatenate(([False], finite, [False])).astype(np.int8)))
     starts, stops = edges[0::2], edges[1::2]
@@ -301,6 +307,16 @@ def rsi_value(avg_gain: Any, avg_loss: Any) -> Any:
         return np.where(total > 0.0, np.divide(np.multiply(100.0, avg_gain), total), 50.0)
 
 
+def _warm_up_output(n: int, warm_up: int, clean: bool) -> FloatArray:
+    """The output of a recursion: all NaN where gaps may be, else only the warm-up (the
+    rest is written by the run)."""
+    if not clean:
+        return np.full(n, NAN)
+    out = np.empty(n)
+    out[: min(warm_up, n)] = NAN
+    return out
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -315,9 +331,9 @@ def sma(values: ArrayLike, period: int) -> FloatArray:
 def ema(values: ArrayLike, period: int) -> FloatArray:
     """Exponential moving average, K = 2/(period+1), seeded with the SMA of the first
     `period` values; first value at index period-1."""
-    x, p = as_series(values), check_period(period)
-    out = np.full(x.shape[0], NAN)
-    for start, stop in finite_runs(x, p):
+    (x, clean), p = _prepared(values), check_period(period)
+    out = _warm_up_output(x.shape[0], p - 1, clean)
+    for start, stop in finite_runs(x, p, clean=clean):
         _ema_run(x[start:stop], p, out[start:stop])
     return out
 
@@ -325,9 +341,9 @@ def ema(values: ArrayLike, period: int) -> FloatArray:
 @quiet
 def rsi(values: ArrayLike, period: int = 14) -> FloatArray:
     """Relative strength index with Wilder's smoothing; first value at index `period`."""
-    x, p = as_series(values), check_period(period)
-    out = np.full(x.shape[0], NAN)
-    for start, stop in finite_runs(x, p + 1):
+    (x, clean), p = _prepared(values), check_period(period)
+    out = _warm_up_output(x.shape[0], p, clean)
+    for start, stop in finite_runs(x, p + 1, clean=clean):
         _rsi_run(x[start:stop], p, out[start:stop])
     return out
 
