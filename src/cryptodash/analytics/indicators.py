@@ -332,6 +332,10 @@ def ema(values: ArrayLike, period: int) -> FloatArray:
     """Exponential moving average, K = 2/(period+1), seeded with the SMA of the first
     `period` values; first value at index period-1."""
     (x, clean), p = _prepared(values), check_period(period)
+    return _ema(x, p, clean)
+
+
+def _ema(x: FloatArray, p: int, clean: bool) -> FloatArray:
     out = _warm_up_output(x.shape[0], p - 1, clean)
     for start, stop in finite_runs(x, p, clean=clean):
         _ema_run(x[start:stop], p, out[start:stop])
@@ -354,12 +358,18 @@ def macd(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(macd, signal, histogram): macd = EMA(fast) - EMA(slow) from index slow-1 (when
     slow >= fast), signal = EMA(signal) of the macd line, histogram = macd - signal."""
-    x = as_series(values)
+    x, clean = _prepared(values)
     check_period(fast, name="fast")
     check_period(slow, name="slow")
     check_period(signal, name="signal")
-    line = ema(x, fast) - ema(x, slow)
-    signal_line = ema(line, signal)
+    line = _ema(x, fast, clean)
+    np.subtract(line, _ema(x, slow, clean), out=line)
+    if clean:  # the line is NaN only in its warm-up: one run after it, no gaps to find
+        warm = min(max(fast, slow) - 1, x.shape[0])
+        signal_line = np.full(x.shape[0], NAN)
+        signal_line[warm:] = _ema(line[warm:], signal, True)
+    else:
+        signal_line = _ema(line, signal, False)
     return line, signal_line, line - signal_line
 
 
@@ -463,8 +473,10 @@ def correlation_matrix(closes: ArrayLike, period: int) -> FloatArray:
 def drawdown(values: ArrayLike) -> FloatArray:
     """Fall from the running peak as a fraction (0.25 = 25 % below the best close so far)."""
     x = as_series(values)
-    peak = np.fmax.accumulate(x)
-    out: FloatArray = np.where(peak > 0.0, (peak - x) / peak, NAN)
+    peak = np.fmax.accumulate(x)  # NaN-skipping running maximum
+    out: FloatArray = np.subtract(peak, x)
+    np.divide(out, peak, out=out)
+    out[~(peak > 0.0)] = NAN
     return out
 
 
@@ -472,5 +484,5 @@ def drawdown(values: ArrayLike) -> FloatArray:
 def max_drawdown(values: ArrayLike) -> float:
     """The largest `drawdown` of the series; 0.0 for a series with fewer than two closes."""
     dd = drawdown(values)
-    finite = dd[np.isfinite(dd)]
-    return float(finite.max()) if finite.size else 0.0
+    worst = float(np.fmax.reduce(dd)) if dd.size else NAN  # NaN-skipping maximum
+    return worst if math.isfinite(worst) else 0.0
