@@ -3,6 +3,7 @@ route's 404 and 422 cases, and the cache-first reads with their database fallbac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -243,3 +244,24 @@ async def test_prices_come_from_the_cache_and_fall_back_to_the_database(market: 
     response = await client.get("/api/market/ethereum")
     assert response.json()["price"] == 3000.0  # rebuilt from the stored prices
     assert await platform.cache.get(service.price_key("ethereum")) is not None
+
+
+async def test_concurrent_misses_share_one_candle_query(
+    market: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    real = service.list_candles
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "list_candles", counting)
+    responses = await asyncio.gather(
+        *(get(market, "/api/market/ethereum/candles", interval="15m", limit=7) for _ in range(10))
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1
+    assert calls == 1

@@ -58,6 +58,7 @@ REBASE_LAG = 120
 tick whose candle is not written yet is never left out."""
 KEEPALIVE_EVERY = 2.0
 MAX_BACKLOG = 200_000
+LINGER_BELOW = 500
 
 
 @dataclass
@@ -125,6 +126,11 @@ class PricePersister:
         self._usdt_usd: Decimal | None = None
         self._touched: set[str] = set()
 
+    @property
+    def settled(self) -> bool:
+        """Nothing received is waiting: every tick so far is in the cache and the database."""
+        return not self._pending and not self._unwritten and not self._lock.locked()
+
     # ------------------------------------------------------------------ bus side
 
     async def __call__(self, message: Message) -> None:
@@ -137,10 +143,10 @@ class PricePersister:
 
     async def flush(self) -> None:
         """Write everything received so far (the Kafka bus awaits this before committing).
-        Calls within `flush_interval` of the last write wait for the next one, so batches
-        stay batches at any message rate."""
+        A small batch within `flush_interval` of the last write waits for the next one, so
+        batches stay batches at low message rates; a big one is written at once."""
         wait = self._last_flush + self.flush_interval - time.monotonic()
-        if wait > 0:
+        if wait > 0 and len(self._pending) < LINGER_BELOW:
             await asyncio.sleep(wait)
         await self._flush_now()
         if self._unwritten:

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from cryptodash.deps import PlatformDep
 from cryptodash.errors import Invalid, NotFound
 from cryptodash.market import service
 from cryptodash.market.candles import INTERVAL_NAMES
@@ -30,6 +29,13 @@ MAX_TIME = 4_102_444_800  # 2100-01-01
 
 def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
+
+
+def _platform(request: Request) -> Platform:
+    # Not `PlatformDep`: a plain `def` dependency costs a thread-pool hop per request, and
+    # these are the hottest routes.
+    platform: Platform = request.app.state.platform
+    return platform
 
 
 def _universe(platform: Platform) -> Universe:
@@ -52,8 +58,9 @@ def _known(universe: Universe, coin_id: str) -> None:
 
 
 @router.get("/coins", response_model=None, responses={200: {"model": CoinsRead}})
-async def list_coins(platform: PlatformDep) -> Response:
+async def list_coins(request: Request) -> Response:
     """Every tracked coin: consolidated USD price, 24 h change, high, low, volume, sources."""
+    platform = _platform(request)
     universe = _universe(platform)
     entries = await _entries(platform, universe, list(universe.ids))
     return _json(b'{"coins":[' + b",".join(entries) + b"]}")
@@ -61,10 +68,11 @@ async def list_coins(platform: PlatformDep) -> Response:
 
 @router.get("/prices", response_model=None, responses={200: {"model": CoinsRead}})
 async def list_prices(
-    platform: PlatformDep,
+    request: Request,
     coins: Annotated[str, Query(min_length=1, description="Comma-separated coin ids")],
 ) -> Response:
     """The entries of some coins, in the order asked."""
+    platform = _platform(request)
     universe = _universe(platform)
     wanted = list(dict.fromkeys(part.strip() for part in coins.split(",") if part.strip()))
     if not wanted or len(wanted) > MAX_PRICE_COINS:
@@ -81,26 +89,29 @@ async def list_prices(
 
 @router.get("/movers", response_model=None, responses={200: {"model": MoversRead}})
 async def movers(
-    platform: PlatformDep,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=50, description="Coins per list")] = 5,
 ) -> Response:
     """Biggest 24 h gainers (change > 0) and losers (change < 0)."""
+    platform = _platform(request)
     universe = _universe(platform)
     entries = [orjson.loads(e) for e in await _entries(platform, universe, list(universe.ids))]
     return _json(orjson.dumps(service.movers(entries, limit)))
 
 
 @router.get("/stats", response_model=None, responses={200: {"model": StatsRead}})
-async def stats(platform: PlatformDep) -> Response:
+async def stats(request: Request) -> Response:
     """Market summary: coins tracked, up/down counts, total 24 h volume in USD, extremes."""
+    platform = _platform(request)
     universe = _universe(platform)
     entries = [orjson.loads(e) for e in await _entries(platform, universe, list(universe.ids))]
     return _json(orjson.dumps(service.market_stats(entries, universe)))
 
 
 @router.get("/{coin_id}", response_model=None, responses={200: {"model": CoinRead}})
-async def get_coin(platform: PlatformDep, coin_id: str) -> Response:
+async def get_coin(request: Request, coin_id: str) -> Response:
     """One coin's entry (the same shape as in `/coins`)."""
+    platform = _platform(request)
     universe = _universe(platform)
     _known(universe, coin_id)
     (entry,) = await _entries(platform, universe, [coin_id])
@@ -109,7 +120,7 @@ async def get_coin(platform: PlatformDep, coin_id: str) -> Response:
 
 @router.get("/{coin_id}/candles", response_model=None, responses={200: {"model": CandlesRead}})
 async def list_candles(
-    platform: PlatformDep,
+    request: Request,
     coin_id: str,
     interval: Interval = "1h",
     start: Annotated[
@@ -126,6 +137,7 @@ async def list_candles(
     With `start` only: the first `limit` candles from `start`; otherwise the last `limit` up
     to `end` (default now).
     """
+    platform = _platform(request)
     universe = _universe(platform)
     _known(universe, coin_id)
     if start is not None and end is not None and start > end:

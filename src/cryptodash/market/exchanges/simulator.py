@@ -48,6 +48,8 @@ SOURCE = "simulator"
 YEAR = 365.25 * 86_400
 HOURLY_HISTORY_FACTOR = 30
 """Hourly history reaches this many times further back than the 1m history."""
+WRITE_CHUNK = 1000
+"""Candles per transaction: small enough that requests are never held up for long."""
 SYNC_HISTORY_SECONDS = 25 * 3600
 """History this recent is written before the first tick (the 24 h figures need it); the rest
 follows in the background."""
@@ -275,9 +277,9 @@ async def _write(
                     continue
                 items.append(((coin_id, SOURCE, interval), candle))
     written = 0
-    for index in range(0, len(items), 5000):
+    for index in range(0, len(items), WRITE_CHUNK):
         async with db.session() as session:
-            written += await service.upsert_candles(session, items[index : index + 5000])
+            written += await service.upsert_candles(session, items[index : index + WRITE_CHUNK])
         await asyncio.sleep(0)
     return written
 
