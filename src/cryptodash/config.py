@@ -103,6 +103,17 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     proxy_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Market data (README: Configuration). Empty coins = the default top 20 (market.coins).
+    coins: CommaList = Field(default_factory=list)
+    exchanges: CommaList = Field(default_factory=lambda: ["binance", "coinbase"])
+    simulator_ticks_per_second: float = Field(default=40.0, gt=0, le=100_000)
+    simulator_history_days: float = Field(default=3.0, ge=0, le=30)
+    simulator_seed: int | None = None
+    price_stale_seconds: float = Field(default=30.0, gt=0)
+    price_retention_days: int = Field(default=30, ge=1)
+    candle_1m_retention_days: int = Field(default=90, ge=1)
+    market_flush_seconds: float = Field(default=0.25, gt=0, le=10)
+
     users_url: str = "http://users:8001"
     market_url: str = "http://market:8002"
     analytics_url: str = "http://analytics:8003"
@@ -115,6 +126,11 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("coins", "exchanges", mode="before")
+    @classmethod
+    def _market_lists(cls, value: Any) -> Any:
         return _split_list(value)
 
     @field_validator("database_url", "database_read_url", "redis_url", "kafka_bootstrap_servers")

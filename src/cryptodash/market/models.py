@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cryptodash.platform.db import Base, BigIntId, Numeric38, UTCDateTime
@@ -29,3 +29,39 @@ class Price(Base):
     price: Mapped[Decimal] = mapped_column(Numeric38)
     volume: Mapped[Decimal | None] = mapped_column(Numeric38, nullable=True)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CandleRecord(Base):
+    """One stored candle of one coin on one source (`cryptodash.market.candles.Candle`).
+
+    ``time`` is the bucket start. Rows of the current bucket are rewritten as ticks arrive;
+    a row is final once its bucket has ended.
+    """
+
+    __tablename__ = "candles"
+    __table_args__ = (Index("ix_candles_interval_time", "interval", "time"),)
+
+    coin_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(4), primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    open: Mapped[Decimal] = mapped_column(Numeric38)
+    high: Mapped[Decimal] = mapped_column(Numeric38)
+    low: Mapped[Decimal] = mapped_column(Numeric38)
+    close: Mapped[Decimal] = mapped_column(Numeric38)
+    volume: Mapped[Decimal] = mapped_column(Numeric38)
+
+
+class ConsumerOffset(Base):
+    """The next bus offset a market consumer has not yet written, per topic partition.
+
+    Written in the same transaction as the rows the messages produced, so a message that
+    Kafka redelivers after a crash or a rebalance is recognised and applied once.
+    """
+
+    __tablename__ = "market_consumer_offsets"
+
+    consumer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    partition_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_offset: Mapped[int] = mapped_column(BigInteger)

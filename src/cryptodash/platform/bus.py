@@ -10,6 +10,10 @@ process) and `KafkaBus` (aiokafka). The guarantees are the same on both:
 
 A handler that raises is retried with backoff, then the message is logged and skipped so one
 poison message cannot stall a partition.
+
+A handler that buffers its writes (a batching persister) can also have an ``async flush()``:
+the Kafka consumer awaits it after a batch and commits the batch's offsets only when it
+succeeded, so "committed" keeps meaning "written".
 """
 
 from __future__ import annotations
@@ -377,6 +381,20 @@ class _KafkaSubscription:
             await handle_with_retry(self._handler, message, self.group, bus.metrics, bus.retry)
             self._in_flight[tp] = record.offset + 1
         try:
+            flush = getattr(self._handler, "flush", None)
+            if flush is not None:
+                try:
+                    await flush()
+                except Exception as exc:
+                    # Not committed: the handler still holds the messages and writes them with
+                    # a later batch, or the next owner of the partition gets them again.
+                    log.warning(
+                        "bus_flush_failed",
+                        group=self.group,
+                        partition=tp.partition,
+                        error=repr(exc),
+                    )
+                    return
             await consumer.commit({tp: records[-1].offset + 1})
         except KafkaError as exc:
             # A rebalance took the partition away: the new owner re-reads from the last commit.

@@ -1,0 +1,80 @@
+"""Live ticks in: how an exchange connector (or the simulator) hands normalized ticks to the
+platform. Every tick becomes a `price_update.v1` message on `price_updates`, keyed by coin id
+(ARCHITECTURE §5b); the market persister, analytics and the WebSocket hub consume from there.
+
+A connector does::
+
+    publisher = TickPublisher(platform.bus, platform.metrics)
+    tick = make_tick(coin_id, "binance", frame["p"], frame["q"], timestamp_from_ms(frame["T"]),
+                     "USDT")
+    await publisher.publish(tick)       # returns at once unless too many are in flight
+    ...
+    await publisher.close()             # on shutdown: waits for what is in flight
+
+`publish_tick(bus, tick)` is the same one tick at a time, waiting for the broker's
+acknowledgement. REST history (backfill) does not go through the bus: see
+`cryptodash.market.service.ingest_candles`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from cryptodash.market.normalize import TICK_SCHEMA, Tick, tick_to_message
+from cryptodash.platform.bus import Bus
+from cryptodash.platform.logging import get_logger
+from cryptodash.platform.metrics import Metrics
+
+log = get_logger(__name__)
+
+PRICE_UPDATES = "price_updates"
+
+
+async def publish_tick(bus: Bus, tick: Tick) -> None:
+    """Publish one tick and wait until the bus has it (raises `BackendUnavailable`)."""
+    await bus.publish(PRICE_UPDATES, tick.coin_id, tick_to_message(tick), schema=TICK_SCHEMA)
+
+
+class TickPublisher:
+    """Publishes ticks without waiting for each acknowledgement.
+
+    Up to `max_in_flight` publishes run at once (so the Kafka producer can batch them); past
+    that `publish` waits — backpressure, not an unbounded queue. Publishes start in call order
+    and the bus keeps per-key order. A failed publish (broker down) is logged and counted in
+    `bus_messages_total{direction="publish_failed"}`: a tick is superseded within seconds,
+    so feeds keep running rather than stall.
+    """
+
+    def __init__(self, bus: Bus, metrics: Metrics, *, max_in_flight: int = 1000) -> None:
+        self._bus = bus
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.failed = 0
+
+    async def publish(self, tick: Tick) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._send(tick))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, tick: Tick) -> None:
+        try:
+            await publish_tick(self._bus, tick)
+        except Exception as exc:
+            self.failed += 1
+            self._metrics.bus_messages.labels(PRICE_UPDATES, "publish_failed").inc()
+            if self.failed == 1 or self.failed % 1000 == 0:
+                log.warning("tick_publish_failed", failed=self.failed, error=repr(exc))
+        finally:
+            self._slots.release()
+
+    async def flush(self) -> None:
+        """Wait until every tick published so far has been handed to the bus (or failed)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.flush()

@@ -1,0 +1,67 @@
+"""The tick path connectors use: `publish_tick` and `TickPublisher`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from cryptodash.market.ingest import PRICE_UPDATES, TickPublisher, publish_tick
+from cryptodash.market.normalize import TICK_SCHEMA, Tick
+from cryptodash.platform.bus import MemoryBus, Message
+from cryptodash.platform.errors import BackendUnavailable
+from cryptodash.platform.metrics import Metrics
+from tests.helpers import eventually
+
+AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def tick(n: int, coin: str = "bitcoin") -> Tick:
+    return Tick(coin, "binance", Decimal(100 + n), Decimal("0.5"), AT, "USDT")
+
+
+async def test_ticks_are_published_keyed_by_coin_with_the_schema_header() -> None:
+    bus = MemoryBus(Metrics())
+    got: list[Message] = []
+
+    async def handler(message: Message) -> None:
+        got.append(message)
+
+    await bus.subscribe([PRICE_UPDATES], "g", handler)
+    await publish_tick(bus, tick(0))
+    publisher = TickPublisher(bus, Metrics(), max_in_flight=3)
+    for n in range(1, 50):
+        await publisher.publish(tick(n, "ethereum" if n % 2 else "bitcoin"))
+    await publisher.close()
+    await eventually(lambda: len(got) == 50)
+    assert got[0].key == "bitcoin"
+    assert got[0].headers["schema"] == TICK_SCHEMA
+    assert got[0].value == {
+        "coin_id": "bitcoin",
+        "price": 100.0,
+        "volume": 0.5,
+        "source": "binance",
+        "timestamp": "2026-11-28T12:00:00.000Z",
+        "quote": "USDT",
+    }
+    for coin in ("bitcoin", "ethereum"):  # per-key order kept
+        prices = [m.value["price"] for m in got if m.key == coin]
+        assert prices == sorted(prices)
+    await bus.close()
+
+
+class DownBus:
+    backend = "kafka"
+
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        raise BackendUnavailable("kafka", "down")
+
+
+async def test_a_failed_publish_is_counted_and_does_not_stop_the_feed() -> None:
+    metrics = Metrics()
+    publisher = TickPublisher(DownBus(), metrics)  # type: ignore[arg-type]
+    for n in range(5):
+        await publisher.publish(tick(n))
+    await publisher.close()
+    assert publisher.failed == 5
+    assert metrics.bus_messages.labels(PRICE_UPDATES, "publish_failed")._value.get() == 5

@@ -1,0 +1,207 @@
+"""The persister on SQLite and PostgreSQL: per-second rows, candles, cache entries, and
+idempotence when the bus delivers a message again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from cryptodash.market import service
+from cryptodash.market.coins import Universe
+from cryptodash.market.consumer import PricePersister
+from cryptodash.market.ingest import PRICE_UPDATES
+from cryptodash.market.models import CandleRecord, ConsumerOffset, Price
+from cryptodash.market.normalize import Tick, tick_to_message
+from cryptodash.platform.bus import Message, partition_for
+from cryptodash.platform.cache import MemoryCache
+from cryptodash.platform.db import Database
+from cryptodash.platform.metrics import Metrics
+
+D = Decimal
+UNIVERSE = Universe(["bitcoin", "ethereum"], ["binance", "coinbase"])
+
+
+def now_second() -> datetime:
+    """A recent whole second with two more seconds in the same minute."""
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    return at - timedelta(seconds=3) if at.second > 57 else at
+
+
+def messages(ticks: list[Tick], first_offset: int = 0) -> list[Message]:
+    offsets: dict[int, int] = {}
+    out = []
+    for tick in ticks:
+        partition = partition_for(tick.coin_id, 12)
+        offset = offsets.get(partition, first_offset)
+        offsets[partition] = offset + 1
+        out.append(
+            Message(PRICE_UPDATES, tick.coin_id, tick_to_message(tick), {}, partition, offset)
+        )
+    return out
+
+
+def persister(db: Database, cache: MemoryCache | None = None, **kw: object) -> PricePersister:
+    return PricePersister(
+        db=db,
+        cache=cache or MemoryCache(Metrics()),
+        metrics=Metrics(),
+        universe=UNIVERSE,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def sample_ticks(base: datetime) -> list[Tick]:
+    at = base
+    return [
+        Tick("bitcoin", "binance", D("100"), D("1.5"), at, "USDT"),
+        Tick("bitcoin", "binance", D("101"), D("0.5"), at + timedelta(milliseconds=400), "USDT"),
+        Tick("bitcoin", "binance", D("99"), D("1"), at + timedelta(milliseconds=200), "USDT"),
+        Tick("bitcoin", "coinbase", D("100.5"), D("2"), at, "USD"),
+        Tick("bitcoin", "binance", D("102"), D("1"), at + timedelta(seconds=1), "USDT"),
+        Tick("ethereum", "coinbase", D("3500.25"), D("10"), at, "USD"),
+    ]
+
+
+async def rows(db: Database) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    async with db.session() as session:
+        prices = (
+            await session.execute(
+                select(
+                    Price.coin_id, Price.source, Price.quote, Price.timestamp,
+                    Price.price, Price.volume,
+                ).order_by(Price.coin_id, Price.source, Price.timestamp)
+            )
+        ).all()  # fmt: skip
+        candles = (
+            await session.execute(
+                select(
+                    CandleRecord.coin_id, CandleRecord.source, CandleRecord.interval,
+                    CandleRecord.time, CandleRecord.open, CandleRecord.high, CandleRecord.low,
+                    CandleRecord.close, CandleRecord.volume,
+                ).order_by(
+                    CandleRecord.coin_id, CandleRecord.source, CandleRecord.interval,
+                    CandleRecord.time,
+                )
+            )
+        ).all()  # fmt: skip
+    return [tuple(r) for r in prices], [tuple(r) for r in candles]
+
+
+async def deliver(p: PricePersister, batch: list[Message]) -> None:
+    for message in batch:
+        await p(message)
+    await p.flush()
+
+
+async def test_ticks_become_per_second_rows_candles_and_cache_entries(db: Database) -> None:
+    base = now_second()
+    cache = MemoryCache(Metrics())
+    p = persister(db, cache)
+    await deliver(p, messages(sample_ticks(base)))
+    prices, candles = await rows(db)
+    assert prices == [
+        ("bitcoin", "binance", "USDT", base, D("101"), D("3.0")),  # latest by event time
+        ("bitcoin", "binance", "USDT", base + timedelta(seconds=1), D("102"), D("1")),
+        ("bitcoin", "coinbase", "USD", base, D("100.5"), D("2")),
+        ("ethereum", "coinbase", "USD", base, D("3500.25"), D("10")),
+    ]
+    minute = datetime.fromtimestamp(int(base.timestamp()) // 60 * 60, UTC)
+    btc_binance_1m = [c for c in candles if c[:3] == ("bitcoin", "binance", "1m")]
+    assert btc_binance_1m == [
+        ("bitcoin", "binance", "1m", minute, D("100"), D("102"), D("99"), D("102"), D("4.0"))
+    ]
+    assert {c[2] for c in candles} == {"1m", "5m", "15m", "1h", "4h", "1d"}
+    entry = orjson.loads(await cache.get(service.price_key("bitcoin")) or b"{}")
+    assert entry["coin_id"] == "bitcoin"
+    assert entry["price"] == 101.25  # median of 102 (USDT taken 1:1) and 100.5
+    assert entry["usdt_rate_assumed"] is True
+    assert set(entry["sources"]) == {"binance", "coinbase"}
+    assert entry["volume_24h"] == 6.0
+
+
+async def test_a_redelivered_message_is_applied_once(db: Database) -> None:
+    base = now_second()
+    batch = messages(sample_ticks(base))
+    p = persister(db)
+    await deliver(p, batch)
+    once = await rows(db)
+    await deliver(p, batch)  # the same partition and offsets again (a rebalance back)
+    assert await rows(db) == once
+    assert p.duplicates == len(batch)
+
+
+async def test_redelivery_to_a_new_consumer_uses_the_stored_offsets(db: Database) -> None:
+    """Kafka redelivers from the last commit to whoever owns the partition next: the rows, the
+    forming candles and the offsets were written together, so it continues exactly."""
+    base = now_second()
+    first = sample_ticks(base)
+    later = [
+        Tick("bitcoin", "binance", D("103"), D("2"), base + timedelta(seconds=1.5), "USDT"),
+        Tick("ethereum", "coinbase", D("3499"), D("1"), base + timedelta(seconds=0.001), "USD"),
+    ]
+    all_messages = messages(first + later)
+
+    reference = persister(db, durable_offsets=True, consumer="reference")
+    await deliver(reference, all_messages)
+    expected = await rows(db)
+
+    async with db.session() as session:  # start again from an empty store
+        await session.execute(Price.__table__.delete())
+        await session.execute(CandleRecord.__table__.delete())
+
+    crashed = persister(db, durable_offsets=True)
+    await deliver(crashed, all_messages[: len(first)])
+    successor = persister(db, durable_offsets=True)
+    await deliver(successor, all_messages)  # everything again, from offset 0
+    assert await rows(db) == expected
+    assert successor.duplicates == len(first)
+    async with db.session() as session:
+        stored = (await session.scalars(select(ConsumerOffset))).all()
+    assert {o.next_offset for o in stored if o.consumer == crashed.consumer} == {2, 6}
+
+
+async def test_invalid_untracked_and_far_future_ticks_are_skipped(db: Database) -> None:
+    base = now_second()
+    good = Tick("bitcoin", "binance", D("1"), D("1"), base, "USDT")
+    batch = messages(
+        [
+            good,
+            Tick("dogecoin", "binance", D("1"), D("1"), base, "USDT"),  # not in this universe
+            Tick("bitcoin", "binance", D("1"), D("1"), base + timedelta(days=1), "USDT"),
+        ]
+    )
+    batch.append(Message(PRICE_UPDATES, "bitcoin", {"coin_id": "bitcoin"}, {}, 0, 99))
+    p = persister(db)
+    await deliver(p, batch)
+    prices, _ = await rows(db)
+    assert len(prices) == 1
+    assert p.rejected == 3
+
+
+async def test_writes_wait_while_the_database_is_down_and_cache_keeps_serving(
+    db: Database,
+) -> None:
+    base = now_second()
+    cache = MemoryCache(Metrics())
+    p = persister(db, cache)
+    await db.engine.dispose()
+    real = p.db.session
+
+    def broken() -> object:
+        raise OSError("database down")
+
+    p.db.session = broken  # type: ignore[method-assign]
+    for message in messages(sample_ticks(base)):
+        await p(message)
+    with pytest.raises(RuntimeError, match="writes pending"):
+        await p.flush()
+    assert await cache.get(service.price_key("bitcoin")) is not None
+    p.db.session = real  # type: ignore[method-assign]
+    await p.flush()
+    prices, candles = await rows(db)
+    assert len(prices) == 4
+    assert candles
