@@ -97,15 +97,16 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def market(base_url: str) -> str:
-    """The first coin's id, once the simulator has priced it; skips while market data has
-    not landed (no `/api/market/coins` on this build)."""
+    """The first coin's id, once the simulator has priced every coin; skips while market data
+    has not landed (no `/api/market/coins` on this build)."""
     deadline = time.monotonic() + 30
     while True:
         response = httpx.get(f"{base_url}/api/market/coins", timeout=5)
         if response.status_code == 404:
             pytest.skip("/api/market/coins answers 404: market data (issue 3) is not in this build")
-        if response.status_code == 200 and response.json()["coins"]:
-            return str(response.json()["coins"][0]["coin_id"])
+        coins = response.json()["coins"] if response.status_code == 200 else []
+        if coins and all(coin["price"] is not None and not coin.get("stale") for coin in coins):
+            return str(coins[0]["coin_id"])
         assert time.monotonic() < deadline, f"no coins priced: {response.status_code}"
         time.sleep(0.2)
 

@@ -7,7 +7,7 @@ import { EmptyState, Panel } from "./states";
 
 export function KeyFigures({ coin }: { coin: Coin }) {
   const range = coin.high_24h !== null && coin.low_24h !== null ? coin.high_24h - coin.low_24h : null;
-  const position = range && coin.low_24h !== null ? ((coin.price - coin.low_24h) / range) * 100 : null;
+  const position = range && coin.low_24h !== null && coin.price !== null ? ((coin.price - coin.low_24h) / range) * 100 : null;
   const items: [string, React.ReactNode][] = [
     ["24h change", <Change key="c" value={coin.change_24h_pct} />],
     ["24h high", formatPrice(coin.high_24h)],

@@ -54,6 +54,14 @@ describe("PriceTable", () => {
     vi.useRealTimers();
   });
 
+  it("shows an unpriced coin as a dash, marked stale, sorted last by price", () => {
+    const unpriced = { ...coin("newcoin", 1, null, null), price: null, stale: true, updated_at: null };
+    renderWithQuery(<PriceTable coins={[unpriced, ...coins]} />);
+    expect(screen.getByTestId("price-newcoin").textContent).toBe("—stale");
+    fireEvent.click(screen.getByRole("button", { name: /Price/ }));
+    expect(names().at(-1)).toBe("Newcoinnew");
+  });
+
   it("sorting keeps volume-less coins last", () => {
     const sorted = sortCoins([coin("a", 1, 1, null), coin("b", 1, 1, 5)], "volume", "desc");
     expect(sorted.map((c) => c.coin_id)).toEqual(["b", "a"]);

@@ -21,7 +21,7 @@ export function sortCoins(coins: Coin[], key: SortKey, dir: SortDir): Coin[] {
       case "name":
         return coin.name.toLowerCase();
       case "price":
-        return coin.price;
+        return coin.price ?? -Infinity;
       case "change":
         return coin.change_24h_pct ?? -Infinity;
       case "volume":

@@ -14,20 +14,21 @@ export function sparkPath(values: number[], width: number, height: number): stri
 }
 
 /** The last 24 hourly closes, with the live price as the last point. */
-export function Sparkline({ coinId, price, width = 96, height = 28 }: { coinId: string; price: number; width?: number; height?: number }) {
+export function Sparkline({ coinId, price, width = 96, height = 28 }: { coinId: string; price: number | null; width?: number; height?: number }) {
   const { data } = useSparkline(coinId);
   const closes = data?.candles.map((candle) => candle.close) ?? [];
   if (closes.length === 0) return <span aria-hidden className="inline-block" style={{ width, height }} />;
-  const values = [...closes, price];
-  const first = values[0] ?? price;
-  const tone = price >= first ? "var(--up)" : "var(--down)";
+  const values = price === null ? closes : [...closes, price];
+  const first = values[0] ?? 0;
+  const last = values.at(-1) ?? first;
+  const tone = last >= first ? "var(--up)" : "var(--down)";
   return (
     <svg
       width={width}
       height={height}
       viewBox={`-1 -1 ${width + 2} ${height + 2}`}
       role="img"
-      aria-label={`24 hour trend ${price >= first ? "up" : "down"}`}
+      aria-label={`24 hour trend ${last >= first ? "up" : "down"}`}
     >
       <path d={sparkPath(values, width, height)} fill="none" stroke={tone} strokeWidth="1.5" strokeLinejoin="round" />
     </svg>

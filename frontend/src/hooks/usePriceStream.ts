@@ -16,13 +16,14 @@ export function applyUpdates(data: CoinsResponse | undefined, updates: Map<strin
   return {
     coins: data.coins.map((coin) => {
       const update = updates.get(coin.coin_id);
-      if (!update || Date.parse(update.timestamp) < Date.parse(coin.updated_at)) return coin;
+      if (!update || (coin.updated_at !== null && Date.parse(update.timestamp) < Date.parse(coin.updated_at))) return coin;
       return {
         ...coin,
         price: update.price,
         change_24h_pct: update.change_24h ?? coin.change_24h_pct,
-        high_24h: coin.high_24h === null ? null : Math.max(coin.high_24h, update.price),
-        low_24h: coin.low_24h === null ? null : Math.min(coin.low_24h, update.price),
+        high_24h: coin.high_24h === null ? update.price : Math.max(coin.high_24h, update.price),
+        low_24h: coin.low_24h === null ? update.price : Math.min(coin.low_24h, update.price),
+        stale: false,
         updated_at: update.timestamp,
       };
     }),

@@ -4,7 +4,7 @@ import type { Coin } from "./types";
 /** The 24 h volume in USD: the server's figure, else base units at the current price. */
 export function volumeUsd(coin: Coin): number | null {
   if (coin.volume_24h_usd !== undefined && coin.volume_24h_usd !== null) return coin.volume_24h_usd;
-  return coin.volume_24h === null ? null : coin.volume_24h * coin.price;
+  return coin.volume_24h === null || coin.price === null ? null : coin.volume_24h * coin.price;
 }
 
 export function movers(coins: Coin[], limit = 5): { gainers: Coin[]; losers: Coin[] } {

@@ -12,14 +12,15 @@ export interface Coin {
   coin_id: string;
   symbol: string;
   name: string;
-  price: number;
+  /** null until a source has priced the coin */
+  price: number | null;
   change_24h_pct: number | null;
   /** in base units (coins traded) */
   volume_24h: number | null;
   volume_24h_usd?: number | null;
   high_24h: number | null;
   low_24h: number | null;
-  updated_at: string;
+  updated_at: string | null;
   /** true when no source has priced the coin recently */
   stale?: boolean;
   sources: Record<string, SourcePrice>;

@@ -66,7 +66,10 @@ function ChartPanel({ coin }: { coin: Coin }) {
         : { overlays: [], panes: [] },
     [indicatorData.data, indicators, theme],
   );
-  const live = useMemo(() => ({ price: coin.price, at: Date.parse(coin.updated_at) / 1000 }), [coin.price, coin.updated_at]);
+  const live = useMemo(
+    () => (coin.price === null || coin.updated_at === null ? undefined : { price: coin.price, at: Date.parse(coin.updated_at) / 1000 }),
+    [coin.price, coin.updated_at],
+  );
 
   let note: string | null = null;
   if (indicators.length > 0) {
