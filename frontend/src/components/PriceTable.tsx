@@ -98,14 +98,20 @@ const COLUMNS: { key: SortKey; label: string; className: string; firstDir: SortD
 
 export function PriceTable({ coins, actions }: { coins: Coin[]; actions?: (coin: Coin) => React.ReactNode }) {
   const [query, setQuery] = useState("");
-  // Sparklines cost a request each: only where their column is shown.
-  const sparklines = useMediaQuery("(min-width: 768px)");
+  // Sparklines cost a request each: only where their column is shown, and only after the
+  // first prices are on screen (they must not delay them).
+  const wide = useMediaQuery("(min-width: 768px)");
+  const [pricesShown, setPricesShown] = useState(false);
+  const sparklines = wide && pricesShown;
   const [sort, setSort] = useState<{ key: SortKey; dir: SortDir }>({ key: "rank", dir: "asc" });
   const ranks = useMemo(() => new Map(coins.map((coin, i) => [coin.coin_id, i + 1])), [coins]);
   const rows = useMemo(() => sortCoins(filterCoins(coins, query), sort.key, sort.dir), [coins, query, sort]);
 
   useEffect(() => {
-    if (coins.length > 0) markFirstPrice();
+    if (coins.length === 0) return;
+    markFirstPrice();
+    const timer = setTimeout(() => setPricesShown(true), 50);
+    return () => clearTimeout(timer);
   }, [coins.length]);
 
   const toggle = (key: SortKey, firstDir: SortDir) =>
