@@ -130,7 +130,8 @@ class Settings(BaseSettings):
     sentiment_model: str = "distilbert-base-uncased-finetuned-sst-2-english"
     sentiment_neutral_threshold: float = Field(default=0.75, ge=0.5, le=1.0)
     sentiment_batch_size: int = Field(default=16, ge=1, le=512)
-    sentiment_aggregate_seconds: float = Field(default=60.0, ge=1)
+    sentiment_aggregate_seconds: float = Field(default=300.0, ge=1)
+    sentiment_retention_days: int = Field(default=90, ge=1)
 
     users_url: str = "http://users:8001"
     market_url: str = "http://market:8002"

@@ -53,7 +53,7 @@ class DemoSource(Source):
         poll_seconds: float,
         seed: int | None = None,
         per_poll: int = 6,
-        backfill: int = 120,
+        backfill: int = 600,
     ) -> None:
         super().__init__(poll_seconds=poll_seconds)
         self._coins = list(coins)
