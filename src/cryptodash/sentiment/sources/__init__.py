@@ -88,6 +88,8 @@ class Source(ABC):
 
     async def poll(self, now: datetime) -> list[RawArticle]:
         """Fetch once; never raises for the provider's errors, records them instead."""
+        if self.state == "stopped":
+            return []
         self._backed_off = False
         try:
             articles = await self.fetch(now)
