@@ -5,8 +5,8 @@ Last-Modified. Each can be told to answer its next requests with an error (a 429
 from __future__ import annotations
 
 import json
-import zlib
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field

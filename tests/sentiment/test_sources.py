@@ -52,8 +52,12 @@ def test_queries_use_names_and_unambiguous_tickers_within_500_chars() -> None:
     queries = build_queries(COINS)
     assert all(len(q) <= 500 for q in queries)
     terms = " OR ".join(queries).split(" OR ")
-    assert "Bitcoin" in terms and "BTC" in terms and '"Bitcoin Cash"' in terms
-    assert "LINK" not in terms and "DOT" not in terms and "SOL" not in terms
+    assert "Bitcoin" in terms
+    assert "BTC" in terms
+    assert '"Bitcoin Cash"' in terms
+    assert "LINK" not in terms
+    assert "DOT" not in terms
+    assert "SOL" not in terms
     assert len(build_queries(COINS, limit=120)) > 1
 
 
@@ -85,7 +89,8 @@ async def test_newsapi_pages_through_results_and_sends_the_key(client: httpx.Asy
     assert first["params"]["sortBy"] == "publishedAt"
     assert "Bitcoin" in first["params"]["q"]
     assert articles[0].source == "Example Crypto Daily"
-    assert articles[0].kind == "news" and articles[0].provider == "newsapi"
+    assert articles[0].kind == "news"
+    assert articles[0].provider == "newsapi"
 
 
 async def test_newsapi_stops_paging_at_the_plan_cap(client: httpx.AsyncClient) -> None:
@@ -164,7 +169,8 @@ async def test_newsapi_rate_limited_backs_off_then_recovers(client: httpx.AsyncC
         assert source.due(now + timedelta(seconds=7))
         articles = await source.poll(now + timedelta(seconds=7))
     assert len(articles) == 1
-    assert source.state == "ok" and source.last_error is None
+    assert source.state == "ok"
+    assert source.last_error is None
 
 
 async def test_newsapi_429_mid_paging_keeps_the_first_pages(client: httpx.AsyncClient) -> None:
@@ -199,7 +205,8 @@ async def test_newsapi_daily_budget_defers_polls(client: httpx.AsyncClient) -> N
         source.next_poll_at = None
         await source.poll(now)
     assert len(state.requests) == 1
-    assert source.state == "backoff" and source.last_error == "daily request budget spent"
+    assert source.state == "backoff"
+    assert source.last_error == "daily request budget spent"
 
 
 async def test_rss_and_atom_feeds_with_conditional_get(client: httpx.AsyncClient) -> None:
@@ -271,7 +278,9 @@ async def test_one_broken_feed_does_not_stop_the_others(client: httpx.AsyncClien
         articles = await source.poll(datetime.now(UTC))
     assert [a.title for a in articles] == ["Dogecoin pumps"]
     errors = [f["last_error"] for f in source.status()["feeds"]]
-    assert errors[0] and errors[1] and errors[2] is None
+    assert errors[0]
+    assert errors[1]
+    assert errors[2] is None
 
 
 async def test_reddit_posts_are_social_with_the_subreddit_as_source(
