@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptodash.platform.logging import get_logger
@@ -33,6 +34,8 @@ def build_classifier(
 
     if model.strip().lower() == LEXICON:
         return VaderClassifier(), None
+    if model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir():
+        return VaderClassifier(), f"model directory {model!r} does not exist"
     try:
         from cryptodash.sentiment.classifiers.transformer import TransformerClassifier
 
