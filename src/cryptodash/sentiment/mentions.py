@@ -6,8 +6,9 @@ Pure: no I/O. The rules keep ordinary English from becoming coins:
 - A cashtag (`$SOL`, `$link`) always counts.
 - Tickers and names that are also English words, acronyms or other things (LINK, DOT, SOL,
   ADA, NEAR, UNI, TON, ETC, APT, SUI, DOGE, AAVE, Avalanche, Stellar) count only in crypto
-  context: a cashtag, a trading pair (`SOL/USDT`), a quantity before them (`50,000 SOL`), or a
-  market word right after them (`ADA price`, `DOT holders`, `Avalanche network`).
+  context: a cashtag, a trading pair (`SOL/USDT`), a quantity or a trade before them
+  (`50,000 SOL`, `sold all my SOL`), or a market word right after them (`ADA price`,
+  `DOT holders`, `Avalanche network`).
 - The longest match wins, so "Ethereum Classic" is not Ethereum and "Bitcoin Cash" not Bitcoin;
   look-alike phrases ("ETH Zurich", "Solana Beach", "Bitcoin SV", "ripple effect") claim their
   span for no coin at all.
@@ -141,11 +142,20 @@ def _patterns(coins: Iterable[Coin]) -> list[_Pattern]:
     return patterns
 
 
+_TRADE_BEFORE_RE = re.compile(
+    r"\b(?:bought|buy(?:ing)?|sold|sell(?:ing)?|hodl(?:ing|ed)?|holding|stak(?:e|ed|ing)|"
+    r"shorted|shorting|longed|longing|accumulat(?:e|ed|ing)|dumped|dumping|aped\s+into)"
+    r"(?:\s+(?:all|some|more|my|our|your|of|back|into))*\s+\Z",
+    re.IGNORECASE,
+)
+
+
 def _in_context(text: str, start: int, end: int) -> bool:
     after = text[end : end + 40]
     if _PAIR_RE.match(after) or _CONTEXT_AFTER_RE.match(after):
         return True
-    return bool(_QUANTITY_BEFORE_RE.search(text[max(0, start - 30) : start]))
+    before = text[max(0, start - 40) : start]
+    return bool(_QUANTITY_BEFORE_RE.search(before) or _TRADE_BEFORE_RE.search(before))
 
 
 class MentionDetector:

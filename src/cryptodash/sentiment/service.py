@@ -367,7 +367,7 @@ async def trend_points(
     clause = _kind_clause(kind)
     if clause is not None:
         query = query.where(clause)
-    rows = (await session.execute(query)).tuples().all()
+    rows = [(at, label, score) for at, label, score in await session.execute(query)]
     return trend(rows, end=now, span=span, interval=interval)
 
 
