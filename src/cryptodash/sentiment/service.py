@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cryptodash.platform.bus import Bus
-from cryptodash.platform.cache import Cache, get_json, set_json
+from cryptodash.platform.cache import Cache, get_json
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger
 from cryptodash.sentiment.aggregate import (
@@ -413,16 +413,16 @@ def article_read(article: Article) -> dict[str, Any]:
 async def get_sentiment(
     session: AsyncSession, cache: Cache, *, coin_id: str, window: str, kind: str, now: datetime
 ) -> dict[str, Any]:
-    """The coin's latest aggregate: the cached one for 24 h / all kinds, else computed now."""
-    cached = window == CACHE_WINDOW and kind == CACHE_KIND
-    if cached:
+    """The coin's latest aggregate: the cached one for 24 h / all kinds, else computed now.
+
+    Only the pipeline writes the cache: a reader that cached its own result could overwrite a
+    fresher aggregate with a stale one."""
+    if window == CACHE_WINDOW and kind == CACHE_KIND:
         hit = await get_json(cache, cache_key(coin_id))
         if hit is not None:
             return dict(hit)
-    value = (await current(session, coin_ids=[coin_id], window=window, kind=kind, now=now))[coin_id]
-    if cached:
-        await set_json(cache, cache_key(coin_id), value, CACHE_TTL)
-    return value
+    values = await current(session, coin_ids=[coin_id], window=window, kind=kind, now=now)
+    return values[coin_id]
 
 
 async def overview(

@@ -19,7 +19,7 @@ from cryptodash.platform.logging import get_logger
 
 log = get_logger(__name__)
 
-MIN_BACKOFF = 30.0
+MIN_BACKOFF = 20.0
 MAX_BACKOFF = 3600.0
 
 
