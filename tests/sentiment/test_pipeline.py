@@ -19,9 +19,11 @@ from cryptodash.platform.bus import MemoryBus, Message, build_bus
 from cryptodash.platform.cache import MemoryCache, build_cache
 from cryptodash.platform.db import Database
 from cryptodash.platform.metrics import Metrics
+from cryptodash.sentiment import service
 from cryptodash.sentiment.classifier import ClassifierRunner
 from cryptodash.sentiment.ingest import Pipeline
 from cryptodash.sentiment.models import Article, ArticleCoin, Sentiment
+from cryptodash.sentiment.sources import RawArticle, Source
 from cryptodash.sentiment.sources.newsapi import NewsApiSource
 from cryptodash.sentiment.sources.rss import reddit_source, rss_source
 from tests.apps import make_settings, running
@@ -394,3 +396,50 @@ async def test_split_sentiment_service_on_postgres_redis_kafka(
     assert cached["article_count"] == 3
     assert cached["window"] == "24h"
     assert cached["kind"] == "all"
+
+
+class _OneShot(Source):
+    name = provider = "oneshot"
+    kind = "news"
+
+    async def fetch(self, now: datetime) -> list[RawArticle]:
+        return [
+            RawArticle(
+                "Bitcoin rallies, great news", "https://x.example/1", "X", "oneshot", "news", now
+            )
+        ]
+
+
+async def test_articles_survive_a_failed_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 's.db'}")
+    await schema.upgrade(db.engine)
+    metrics = Metrics()
+    runner = ClassifierRunner("vader")
+    pipeline = Pipeline(
+        db=db,
+        cache=MemoryCache(metrics),
+        bus=MemoryBus(metrics),
+        metrics=metrics,
+        sources=[_OneShot(poll_seconds=3600)],
+        runner=runner,
+        coin_ids=["bitcoin"],
+    )
+    original = service.store_articles
+    failures = [RuntimeError("database away")]
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "store_articles", flaky)
+    try:
+        with pytest.raises(RuntimeError):
+            await pipeline.poll_due()
+        assert await pipeline.poll_due() == 1  # the source is not due: the kept article is
+        assert await pipeline.poll_due() == 0
+    finally:
+        await runner.close()
+        await db.close()

@@ -38,6 +38,8 @@ log = get_logger(__name__)
 
 SOURCE_NAMES = ("newsapi", "rss", "reddit", "demo")
 MIN_SLEEP = 0.2
+RETRY_SECONDS = 5.0
+MAX_PENDING = 5000
 
 
 def build_sources(
@@ -114,18 +116,27 @@ class Pipeline:
         self.clock = clock
         self._dirty = asyncio.Event()
         self._last_prune: datetime | None = None
+        self._pending: list[RawArticle] = []
 
     # ----------------------------------------------------------------- one step each
 
     async def poll_due(self) -> int:
-        """Poll every due source concurrently, then ingest what they returned."""
+        """Poll every due source concurrently, then ingest what they returned (and what a
+        failed ingest left behind: the sources' watermarks have moved past it)."""
         now = self.clock()
         due = [source for source in self.sources if source.due(now)]
-        if not due:
+        if not due and not self._pending:
             return 0
         batches = await asyncio.gather(*(source.poll(now) for source in due))
-        stored = await self.ingest([a for batch in batches for a in batch])
-        await self.publish_status()
+        raws = self._pending + [a for batch in batches for a in batch]
+        self._pending = []
+        try:
+            stored = await self.ingest(raws)
+        except Exception:
+            self._pending = raws[-MAX_PENDING:]
+            raise
+        finally:
+            await self.publish_status()
         return stored
 
     async def ingest(self, raws: Sequence[RawArticle]) -> int:
@@ -184,7 +195,14 @@ class Pipeline:
 
     async def _poll_loop(self) -> None:
         while True:
-            await self.poll_due()
+            try:
+                await self.poll_due()
+            except Exception as exc:  # e.g. the database is away: keep the sources' state
+                log.exception(
+                    "sentiment_ingest_failed", error=repr(exc), pending=len(self._pending)
+                )
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
             now = self.clock()
             waits = [
                 (s.next_poll_at - now).total_seconds()
