@@ -50,6 +50,7 @@ CACHE_WINDOW, CACHE_KIND = "24h", "all"  # what `sentiment:{coin_id}` holds (ARC
 STATUS_KEY = "sentiment:status"
 STATUS_TTL = 900.0
 TITLE_LIMIT = 500
+SUMMARY_LIMIT = 4000
 
 
 def cache_key(coin_id: str) -> str:
@@ -133,7 +134,7 @@ def _article(item: Prepared, prediction: Prediction, model: str, now: datetime) 
         url_key=item.url_key,
         title=raw.title[:TITLE_LIMIT],
         title_key=item.title_key,
-        summary=raw.summary or None,
+        summary=raw.summary[:SUMMARY_LIMIT] or None,
         source=raw.source[:200],
         provider=raw.provider,
         kind=raw.kind,
