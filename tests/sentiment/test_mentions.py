@@ -75,6 +75,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("AAVE is a dialect studied by linguists", []),
     ("The internet computer lab opens Monday", []),
     ("Sui generis rules apply", []),
+    ("The Sui dynasty unified China", []),
+    ("Pepe scores twice for Porto", []),
+    ("Rate Cut Could Ripple Through Markets", []),
     ("Users can stake in the pool", []),
     ("She sold the dot-com shares", []),
     ("Buy a ton of groceries", []),
@@ -90,6 +93,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("$ADA, $DOT and $UNI see inflows", ["cardano", "polkadot", "uniswap"]),
     ("AAVE token holders approve fee switch", ["aave"]),
     ("Aave v4 launches", ["aave"]),
+    ("PEPE price jumps as memecoins rally", ["pepe"]),
+    ("Pepe memecoin whales accumulate", ["pepe"]),
+    ("Sui network processes record transactions", ["sui"]),
 ]
 
 

@@ -48,8 +48,6 @@ _EXACT_ALIASES: dict[str, tuple[str, ...]] = {
     "ripple": ("Ripple",),
     "tron": ("TRON", "Tron"),
     "chainlink": ("Chainlink",),
-    "sui": ("Sui",),
-    "pepe": ("Pepe", "PEPE"),
     "aave": ("Aave",),
     "aptos": ("Aptos",),
     "internet-computer": ("Internet Computer",),
@@ -60,6 +58,8 @@ _EXACT_ALIASES: dict[str, tuple[str, ...]] = {
 _CONTEXT_NAMES: dict[str, tuple[str, ...]] = {
     "avalanche-2": ("Avalanche",),
     "stellar": ("Stellar",),
+    "sui": ("Sui",),  # also a surname and a dynasty
+    "pepe": ("Pepe",),  # also a first name (footballers, singers)
 }
 # Tickers that are words or acronyms elsewhere: capitals and crypto context, or a cashtag.
 AMBIGUOUS_TICKERS = frozenset(
@@ -67,14 +67,14 @@ AMBIGUOUS_TICKERS = frozenset(
 )
 # Tickers that are no word in any case: matched case-insensitively.
 _ANY_CASE_TICKERS = frozenset(
-    {"BTC", "ETH", "XRP", "BNB", "TRX", "AVAX", "XLM", "HBAR", "BCH", "LTC", "SHIB", "PEPE"}
+    {"BTC", "ETH", "XRP", "BNB", "TRX", "AVAX", "XLM", "HBAR", "BCH", "LTC", "SHIB"}
 )
 # Phrases that look like a coin and are not one; each claims its span for no coin.
 _LOOKALIKES: tuple[str, ...] = (
     r"ETH\s+Z(?:u|ü|ue)rich",
     r"Solana\s+Beach",
     r"Bitcoin\s+(?:SV|Gold|Satoshi\s+Vision|Diamond)",
-    r"ripple\s+effects?",
+    r"ripples?\s+(?:effects?|through|across|out|in)",
     r"Shiba\s+Inu\s+(?:dogs?|pupp(?:y|ies)|breed(?:er)?s?)",
     r"Tron\s*:\s*(?:Legacy|Ares|Uprising)",
     r"Aptos\s+(?:font|typeface)",
@@ -91,7 +91,7 @@ _CONTEXT_AFTER = (
     r"treasury|wallets?|rall(?:y|ies|ied)|surges?|surged|soars?|soared|plunges?|plunged|"
     r"tumbles?|tumbled|pumps?|dumps?|crash(?:es|ed)?|breakout|outflows?|inflows?|market\s+cap|"
     r"Lumens|Protocol|Foundation|Development\s+Foundation|Labs|DAO|"
-    r"all[- ]time\s+high|ATH|airdrop|validators?|liquidity"
+    r"all[- ]time\s+high|ATH|airdrop|validators?|liquidity|meme\s?coins?"
 )
 _CONTEXT_AFTER_RE = re.compile(rf"\A(?:'s)?[\s,]+(?:{_CONTEXT_AFTER})\b", re.IGNORECASE)
 _PAIR_RE = re.compile(r"\A(?:/|-|_)?(?:USDT|USDC|USD|BTC|ETH|EUR)\b")
