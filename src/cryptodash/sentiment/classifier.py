@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptodash.platform.logging import get_logger
 from cryptodash.sentiment.classifiers import Classifier, Prediction
+from cryptodash.sentiment.normalize import iso
 
 log = get_logger(__name__)
 
@@ -160,7 +161,3 @@ class ClassifierRunner:
         if self._download is not None:
             self._download.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")

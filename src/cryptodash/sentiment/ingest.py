@@ -29,6 +29,7 @@ from cryptodash.runtime import Platform
 from cryptodash.sentiment import service
 from cryptodash.sentiment.classifier import ClassifierRunner
 from cryptodash.sentiment.mentions import MentionDetector
+from cryptodash.sentiment.normalize import iso
 from cryptodash.sentiment.sources import RawArticle, Source
 from cryptodash.sentiment.sources.demo import DemoSource
 from cryptodash.sentiment.sources.newsapi import NewsApiSource
@@ -179,7 +180,7 @@ class Pipeline:
         status = {
             "model": self.runner.describe(),
             "sources": [source.status() for source in self.sources],
-            "updated_at": service.iso(self.clock()),
+            "updated_at": iso(self.clock()),
         }
         await self.cache.set(service.STATUS_KEY, orjson.dumps(status), service.STATUS_TTL)
 

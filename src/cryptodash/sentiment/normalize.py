@@ -11,6 +11,7 @@ import hashlib
 import html
 import re
 import unicodedata
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _TRACKING_PARAMS = frozenset(
@@ -78,3 +79,8 @@ def classification_text(title: str, summary: str, *, limit: int = 600) -> str:
     if not summary or normalized_title(summary).startswith(normalized_title(title)):
         return title[:limit]
     return f"{title}. {summary}"[:limit]
+
+
+def iso(at: datetime) -> str:
+    """A timestamp as the API writes it: ISO-8601 UTC with `Z`."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -35,6 +35,7 @@ from cryptodash.sentiment.mentions import MentionDetector
 from cryptodash.sentiment.models import Article, ArticleCoin, Sentiment
 from cryptodash.sentiment.normalize import (
     classification_text,
+    iso,
     normalized_title,
     title_key,
     url_key,
@@ -55,10 +56,6 @@ SUMMARY_LIMIT = 4000
 
 def cache_key(coin_id: str) -> str:
     return f"sentiment:{coin_id}"
-
-
-def iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------- ingest

@@ -9,13 +9,14 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from cryptodash.platform.logging import get_logger
+from cryptodash.sentiment.normalize import iso
 
 log = get_logger(__name__)
 
@@ -62,8 +63,8 @@ def retry_after_seconds(response: httpx.Response, now: datetime) -> float | None
         return None
 
 
-def iso(at: datetime | None) -> str | None:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else None
+def iso_or_none(at: datetime | None) -> str | None:
+    return iso(at) if at else None
 
 
 class Source(ABC):
@@ -129,7 +130,7 @@ class Source(ABC):
             "kind": self.kind,
             "state": self.state,
             "last_error": self.last_error,
-            "last_success_at": iso(self.last_success_at),
-            "next_poll_at": iso(self.next_poll_at),
+            "last_success_at": iso_or_none(self.last_success_at),
+            "next_poll_at": iso_or_none(self.next_poll_at),
             "articles_fetched": self.articles_fetched,
         }

@@ -18,13 +18,12 @@ import httpx
 
 from cryptodash.market.coins import Coin
 from cryptodash.sentiment.mentions import AMBIGUOUS_TICKERS
-from cryptodash.sentiment.normalize import plain_text, strip_source_suffix
+from cryptodash.sentiment.normalize import iso, plain_text, strip_source_suffix
 from cryptodash.sentiment.sources import (
     RawArticle,
     Source,
     SourceBackoff,
     SourceStopped,
-    iso,
     retry_after_seconds,
 )
 

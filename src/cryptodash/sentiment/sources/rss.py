@@ -28,7 +28,7 @@ from cryptodash.sentiment.sources import (
     MIN_BACKOFF,
     RawArticle,
     Source,
-    iso,
+    iso_or_none,
     retry_after_seconds,
 )
 
@@ -60,7 +60,7 @@ class Feed:
             "source": self.source,
             "last_status": self.last_status,
             "last_error": self.last_error,
-            "resume_at": iso(self.resume_at),
+            "resume_at": iso_or_none(self.resume_at),
         }
 
 
