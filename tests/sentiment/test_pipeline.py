@@ -443,3 +443,37 @@ async def test_articles_survive_a_failed_store(
     finally:
         await runner.close()
         await db.close()
+
+
+@pytest.mark.integration
+async def test_the_pipeline_runs_once_across_replicas(pg_url: str) -> None:
+    import asyncio
+
+    from cryptodash.sentiment.ingest import run_singleton
+
+    first, second = Database(pg_url), Database(pg_url)
+    running_jobs: list[str] = []
+    release = asyncio.Event()
+
+    async def job(name: str) -> None:
+        running_jobs.append(name)
+        await release.wait()
+
+    try:
+        a = asyncio.create_task(run_singleton(first, "test.job", lambda: job("a"), standby=0.1))
+        await eventually(lambda: running_jobs == ["a"])
+        b = asyncio.create_task(run_singleton(second, "test.job", lambda: job("b"), standby=0.1))
+        await asyncio.sleep(0.5)
+        assert running_jobs == ["a"]  # b stands by
+        a.cancel()  # the holder goes away: b takes over
+        with pytest.raises(asyncio.CancelledError):
+            await a
+        await eventually(lambda: running_jobs == ["a", "b"])
+        release.set()
+        await b
+        # The lock was released on a pooled connection: the same process can take it again.
+        await run_singleton(first, "test.job", lambda: job("c"), standby=0.1)
+        assert running_jobs == ["a", "b", "c"]
+    finally:
+        await first.close()
+        await second.close()

@@ -258,6 +258,10 @@ async def run_singleton(
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
+                    # The connection goes back to the pool: release the session-level lock.
+                    with contextlib.suppress(Exception):
+                        await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                        await conn.commit()
             await conn.rollback()
         await asyncio.sleep(standby)
 
