@@ -219,7 +219,8 @@ async def test_rss_and_atom_feeds_with_conditional_get(client: httpx.AsyncClient
                             "Bitcoin &amp; Ether climb",
                             "https://news.example.com/a?utm_source=rss",
                             ago(hours=1),
-                            "<p>Markets <b>rally</b></p>",
+                            "<p>Markets <b>rally</b></p><p>The post <a href='x'>Solana"
+                            " price prediction</a> appeared first on <a>CoinSite</a>.</p>",
                         )
                     ]
                 )

@@ -190,10 +190,6 @@ async def store_articles(
 # --------------------------------------------------------------------------- aggregates
 
 
-def _kind_clause(kind: str) -> Any:
-    return ArticleCoin.kind == kind if kind != "all" else None
-
-
 async def tallies(
     session: AsyncSession,
     *,
@@ -362,9 +358,8 @@ async def trend_points(
         ArticleCoin.published_at > now - span,
         ArticleCoin.published_at <= now,
     )
-    clause = _kind_clause(kind)
-    if clause is not None:
-        query = query.where(clause)
+    if kind != "all":
+        query = query.where(ArticleCoin.kind == kind)
     rows = [(at, label, score) for at, label, score in await session.execute(query)]
     return trend(rows, end=now, span=span, interval=interval)
 

@@ -35,6 +35,8 @@ from cryptodash.sentiment.sources import (
 USER_AGENT = f"cryptodash/{__version__} (self-hosted crypto news sentiment; feed reader)"
 REDDIT_MIN_INTERVAL = 6.0
 _REDDIT_BOILERPLATE = re.compile(r"submitted by\s+/u/\S+|\[link\]|\[comments\]")
+# WordPress feeds end summaries with a link back, often to another story about another coin.
+_FEED_BOILERPLATE = re.compile(r"The post .{0,300}? appeared first on .{0,100}$", re.DOTALL)
 
 
 class _Deferred(Exception):
@@ -164,9 +166,8 @@ class FeedSource(Source):
         if not title or not url:
             return None
         summary = plain_text(entry.get("summary") or entry.get("description"))
-        if self.kind == "social":
-            summary = _REDDIT_BOILERPLATE.sub(" ", summary)
-            summary = re.sub(r"\s+", " ", summary).strip()
+        boilerplate = _REDDIT_BOILERPLATE if self.kind == "social" else _FEED_BOILERPLATE
+        summary = re.sub(r"\s+", " ", boilerplate.sub(" ", summary)).strip()
         return RawArticle(
             title=title,
             url=str(url),
