@@ -115,6 +115,9 @@ def test_missing_model_falls_back_to_vader_and_says_why(tmp_path: Path) -> None:
     assert classifier.name == "vader"
     assert reason is not None
     assert "does not exist" in reason
+    uncached, why = build_classifier("org/uncached-model", neutral_threshold=0.75)
+    assert uncached.name == "vader"
+    assert why == "model 'org/uncached-model' is not in the local Hugging Face cache"
     vader, none = build_classifier("vader", neutral_threshold=0.75)
     assert vader.kind == "lexicon"
     assert none is None

@@ -37,6 +37,14 @@ def build_classifier(
         return VaderClassifier(), None
     if model.startswith((".", "/", "~")) and not Path(model).expanduser().is_dir():
         return VaderClassifier(), f"model directory {model!r} does not exist"
+    if local_files_only and not Path(model).is_dir():
+        # Answer "not cached" without importing torch and transformers (seconds).
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError as exc:
+            return VaderClassifier(), f"the nlp extra (transformers, torch) is not installed: {exc}"
+        if not isinstance(try_to_load_from_cache(model, "config.json"), str):
+            return VaderClassifier(), f"model {model!r} is not in the local Hugging Face cache"
     try:
         from cryptodash.sentiment.classifiers.transformer import TransformerClassifier
 
