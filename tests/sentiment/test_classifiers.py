@@ -225,7 +225,7 @@ async def test_uncached_hub_model_scores_with_vader_until_downloaded(
         asyncio.run_coroutine_threadsafe(release.wait(), loop).result(5)
         return slow, None
 
-    runner = ClassifierRunner("org/some-model", builder=builder)
+    runner = ClassifierRunner("org/some-model", builder=builder, download_delay=0)
     try:
         model, _ = await runner.classify(["Bitcoin rallies, great news"])
         assert model == "vader"

@@ -73,8 +73,10 @@ class ClassifierRunner:
         batch_size: int = 16,
         neutral_threshold: float = 0.75,
         builder: Builder | None = None,
+        download_delay: float = 10.0,
     ) -> None:
         self.model = model
+        self.download_delay = download_delay
         self.batch_size = batch_size
         self.neutral_threshold = neutral_threshold
         self._builder = builder or (
@@ -114,7 +116,9 @@ class ClassifierRunner:
         return may_download(self.model)
 
     async def _download_model(self) -> None:
-        # Its own thread: a download must not hold up the batches of the interim classifier.
+        # Importing torch takes seconds of CPU: let the server come up first. Its own thread:
+        # a download must not hold up the batches of the interim classifier.
+        await asyncio.sleep(self.download_delay)
         classifier, reason = await asyncio.to_thread(self._builder, False)
         self._set(classifier, reason)
 
