@@ -240,6 +240,8 @@ async def test_up_with_fake_providers_whose_first_answer_is_429(
             )
         ).json()
         social = (await client.get("/api/sentiment/solana?kind=social&window=1h")).json()
+        posts = (await client.get("/api/sentiment/news?kind=social")).json()["articles"]
+        news_only = (await client.get("/api/sentiment/overview?kind=news&window=7d")).json()
         trend = (await client.get("/api/sentiment/bitcoin/trend?interval=1h&range=24h")).json()
         overview = (await client.get("/api/sentiment/overview")).json()
         model = (await client.get("/api/sentiment/model")).json()
@@ -267,6 +269,11 @@ async def test_up_with_fake_providers_whose_first_answer_is_429(
     assert all(a["label"] == "negative" for a in news_list["articles"])
     assert social["article_count"] == 1
     assert social["kind"] == "social"
+    assert [(p["source"], p["kind"], p["coins"]) for p in posts] == [
+        ("r/CryptoCurrency", "social", ["solana"])
+    ]
+    solana_news = next(c for c in news_only["coins"] if c["coin_id"] == "solana")
+    assert solana_news["article_count"] == 3
 
     assert len(trend["points"]) == 24
     assert sum(p["article_count"] for p in trend["points"]) == 3
