@@ -371,6 +371,7 @@ async def test_split_sentiment_service_on_postgres_redis_kafka(
         redis_url=redis_url,
         kafka_bootstrap_servers=kafka_bootstrap,
         bus_topic_prefix=topic_prefix,
+        jwt_secret="s" * 40,
     )
     db = Database(pg_url)
     await schema.upgrade(db.engine)
