@@ -172,7 +172,7 @@ async def pipeline(
         if kafka:
             await subscription.wait_assigned()
         flusher = asyncio.create_task(persister.run())
-        publisher = TickPublisher(bus, metrics, max_in_flight=2000)
+        publisher = TickPublisher(bus, metrics)
         last = frames[-1]
         last_coin = universe.coin_for_symbol("binance", last["s"])
         assert last_coin is not None
@@ -193,9 +193,13 @@ async def pipeline(
         def applied() -> int:
             return sum(persister._next_offset.values())  # bench: peeking is fine
 
-        while applied() < ticks or not persister.settled:  # noqa: ASYNC110
+        expected = ticks - publisher.failed
+        deadline = time.monotonic() + 300
+        while applied() < expected or not persister.settled:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"persisted {applied()} of {expected} ticks in 300 s")
             await asyncio.sleep(0.01)
-        while True:
+        while not publisher.failed:  # the last tick's price is served from the cache
             raw = await cache.get(price_key(last_coin))
             entry = json.loads(raw) if raw else {}
             stamp = (entry.get("sources", {}).get("binance") or {}).get("updated_at", "")
@@ -223,6 +227,7 @@ async def pipeline(
         "publish_per_s": round(ticks / published),
         "end_to_end_per_s": round(ticks / elapsed),
         "seconds": round(elapsed, 2),
+        "publish_failed": publisher.failed,
         "price_rows": rows,
         "candle_rows": candles,
     }
