@@ -186,16 +186,18 @@ class MarketModel:
         out: dict[str, list[Candle]] = {}
         for coin_id, bars in raw.items():
             scale = self.prices[coin_id] / (level[coin_id] if anchor_end else 1.0)
+            # One tick size per coin for the whole history (prices stay within a decade).
+            fmt = f"{{:.{price_decimals(self.prices[coin_id])}f}}".format
             candles = []
             for index, (o, h, lo, c, v_usd) in enumerate(bars):
                 mid = (o + c) / 2 * scale
                 candles.append(
                     Candle(
                         start + index * step,
-                        quantize(o * scale),
-                        quantize(h * scale),
-                        quantize(lo * scale),
-                        quantize(c * scale),
+                        Decimal(fmt(o * scale)),
+                        Decimal(fmt(h * scale)),
+                        Decimal(fmt(lo * scale)),
+                        Decimal(fmt(c * scale)),
                         Decimal(f"{v_usd / mid:.6g}"),
                     )
                 )
