@@ -329,10 +329,13 @@ def load(port: int, path: str, connections: int, duration: float) -> dict[str, A
     return dict(json.loads(result.stdout))
 
 
-def _history_complete(port: int) -> bool:
-    url = f"http://127.0.0.1:{port}/api/market/bitcoin/candles"
-    days = httpx.get(url, params={"interval": "1d", "limit": 1000}).json()["candles"]
-    return len(days) >= 85  # the simulator's default: 90 days of hourly history
+def _history_complete(port: int, coins: list[dict[str, Any]]) -> bool:
+    """The simulator writes older history coin by coin: done when the last coin has its
+    three days of 5m candles and 1000+ hourly ones."""
+    url = f"http://127.0.0.1:{port}/api/market/{coins[-1]['coin_id']}/candles"
+    fives = httpx.get(url, params={"interval": "5m", "limit": 1000}).json()["candles"]
+    hours = httpx.get(url, params={"interval": "1h", "limit": 1000}).json()["candles"]
+    return len(fives) >= 860 and len(hours) == 1000
 
 
 def _median_row(endpoint: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -380,7 +383,7 @@ def api(
                 coins = json.loads(body)["coins"]
                 if priced_after is None and all(c["price"] is not None for c in coins):
                     priced_after = time.monotonic() - launched
-                if priced_after is not None and _history_complete(port):
+                if priced_after is not None and _history_complete(port, coins):
                     history_after = time.monotonic() - launched
                     break
                 if time.monotonic() - launched > 120:
