@@ -38,6 +38,41 @@ def _dumps_bytes(obj: Any, default: Any = None) -> bytes:
     return orjson.dumps(obj, default=default or str)
 
 
+class _StderrLogger:
+    """Writes rendered lines to whatever `sys.stderr` is at the time of the call (test
+    harnesses swap it), as bytes when it has a buffer."""
+
+    def msg(self, message: bytes | str) -> None:
+        stream = sys.stderr
+        if isinstance(message, bytes):
+            buffer = getattr(stream, "buffer", None)
+            if buffer is not None:
+                buffer.write(message + b"\n")
+                buffer.flush()
+                return
+            message = message.decode()
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler on the current `sys.stderr`, like `_StderrLogger`."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def _stderr_logger(*_: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -> None:
     """One JSON line per event on stderr, for our own loggers and the standard library's.
 
@@ -66,15 +101,13 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -
             _rename_event,
             structlog.processors.JSONRenderer(serializer=_dumps),
         ]
-        factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
     else:
         native = [*shared, structlog.dev.ConsoleRenderer()]
         foreign_final = [structlog.dev.ConsoleRenderer()]
-        factory = structlog.PrintLoggerFactory(sys.stderr)
 
     structlog.configure(
         processors=native,
-        logger_factory=factory,
+        logger_factory=_stderr_logger,
         wrapper_class=structlog.make_filtering_bound_logger(level_number),
         cache_logger_on_first_use=True,
     )
@@ -82,7 +115,7 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *foreign_final],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
