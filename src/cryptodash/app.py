@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
@@ -123,6 +124,12 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             bus=platform.bus.backend,
             demo=settings.demo,
         )
+        if settings.env != "test":
+            # Everything built so far (modules, ORM metadata, app, settings) lives as long as the
+            # process: keep it out of the collector's scans, whose gen-2 passes over ~150 000
+            # such objects paused requests for hundreds of milliseconds under load.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -172,6 +179,6 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             metrics=platform.metrics,
         )
     app.add_middleware(Cors, origins=settings.cors_origins)
-    app.add_middleware(RequestContext, metrics=platform.metrics)
+    app.add_middleware(RequestContext, metrics=platform.metrics, access_log=settings.access_log)
     app.add_middleware(SecurityHeaders)
     return app

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     demo: bool = False
     log_level: str = "INFO"
     log_json: bool = True
+    access_log: bool = True
 
     host: str = "127.0.0.1"
     port: int = 8000
