@@ -54,6 +54,10 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
         # Many page loads from one IP in a few seconds: the limits are not under test here.
         CRYPTODASH_RATE_LIMIT_ANON_PER_MIN="100000",
         CRYPTODASH_RATE_LIMIT_AUTH_PER_MIN="100000",
+        # Lighter on the shared CPU than the defaults, and no model download attempts: a day of
+        # simulated 1m history still fills every timeframe; the lexicon classifier needs none.
+        CRYPTODASH_SIMULATOR_HISTORY_DAYS="1",
+        CRYPTODASH_SENTIMENT_MODEL="vader",
     )
     return env
 
@@ -131,8 +135,9 @@ def drop_missing_market_errors(tab: Page, coin: str | None) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=15_000)  # a loaded 2-core machine, other suites running beside
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
@@ -266,10 +271,9 @@ def test_register_then_sign_in_lands_where_the_user_was_going(
     page.get_by_label("Password").fill("wrong password!")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert").filter(has_text="Wrong")).to_be_visible()
-    # Chromium logs the 401 of a wrong password as a console error: expected here, only here.
-    drop_missing_market_errors(tab, coin_or_none)
-    assert all("401" in error for error in tab.errors), tab.errors
-    tab.errors.clear()
+    # Chromium logs the 401 of a wrong password as a console error (possibly a moment after the
+    # alert shows): expected for the login call, and only there.
+    wrong_password = "401 (Unauthorized) at " + base_url + "/api/users/login"
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(re.escape(target) + "$"))
@@ -278,6 +282,8 @@ def test_register_then_sign_in_lands_where_the_user_was_going(
     page.reload()
     expect(page.get_by_test_id("signed-in-user")).to_have_text(username)
     drop_missing_market_errors(tab, coin_or_none)
+    assert sum(wrong_password in error for error in tab.errors) <= 1, tab.errors
+    tab.errors[:] = [error for error in tab.errors if wrong_password not in error]
 
 
 def test_theme_is_remembered_and_a_phone_gets_no_sideways_scroll(
