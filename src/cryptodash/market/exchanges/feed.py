@@ -230,6 +230,11 @@ class FeedStatus:
     candles_backfilled: int = 0
     backfill_pending: int = 0
     started_at: float = field(default_factory=time.time)
+    down_since: float | None = None
+    """Since when not every connection is open (the start, before the first connect)."""
+
+    def __post_init__(self) -> None:
+        self.down_since = self.started_at
 
     @property
     def connected(self) -> bool:
@@ -261,6 +266,7 @@ class FeedStatus:
             "candles_backfilled": self.candles_backfilled,
             "backfill_pending": self.backfill_pending,
             "started_at": at(self.started_at),
+            "down_since": None if self.connected else at(self.down_since),
             "updated_at": at(time.time()),
         }
 
@@ -280,6 +286,43 @@ async def read_statuses(cache: Cache, exchanges: Sequence[str]) -> dict[str, dic
         else:
             found[exchange] = orjson.loads(value)
     return found
+
+
+DOWN_AFTER = 30.0
+"""Seconds a feed may be disconnected (reconnecting, or not started anywhere) before the
+readiness check calls it down: a reconnect blip does not flap readiness."""
+
+
+async def feeds_check(
+    cache: Cache, exchanges: Sequence[str], started_at: float, now: float | None = None
+) -> dict[str, Any]:
+    """The `feeds` readiness check: "down" (→ degraded) when a feed has not been connected
+    for `DOWN_AFTER` seconds."""
+    now = time.time() if now is None else now
+    statuses = await read_statuses(cache, exchanges)
+    states: dict[str, str] = {}
+    down = []
+    for name, status in statuses.items():
+        state = str(status.get("state", "unknown"))
+        states[name] = state
+        if status.get("connected") or state == "idle":
+            continue
+        since = _epoch(status.get("down_since")) or started_at
+        if now - max(since, started_at) > DOWN_AFTER:
+            down.append(name)
+    result: dict[str, Any] = {"status": "down" if down else "ok", "exchanges": states}
+    if down:
+        result["error"] = f"not connected for over {DOWN_AFTER:g} s: {', '.join(down)}"
+    return result
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------- the feed
@@ -517,8 +560,12 @@ class ExchangeFeed:
         status = self.status
         if status.connected:
             status.state = "connected"
-        elif status.connections_open:
-            status.state = "partial"
+            status.down_since = None
+        else:
+            if status.down_since is None:
+                status.down_since = time.time()
+            if status.connections_open:
+                status.state = "partial"
         if self.metrics is not None:
             self.metrics.exchange_connection_up.labels(self.exchange).set(int(status.connected))
 
