@@ -184,12 +184,14 @@ class FakeBinance:
     async def server_shutdown(self, close_after: float = 0.2) -> None:
         """Announce a planned shutdown (`serverShutdown`) on every connection, then close."""
         event = {"e": "serverShutdown", "E": int(time.time() * 1000)}
-        for conn in list(self.connections):
+        told = list(self.connections)
+        for conn in told:
             frame = {"stream": "!serverShutdown", "data": event} if conn.combined else event
             with contextlib.suppress(ConnectionClosed):
                 await conn.ws.send(orjson.dumps(frame).decode())
         await asyncio.sleep(close_after)
-        await self.drop_all(1001, "server shutdown")
+        for conn in told:  # connections opened since are on the "new" server
+            await conn.ws.close(1001, "server shutdown")
 
     async def send_raw(self, frame: str | bytes) -> None:
         """Send one frame as is to every connection (malformed JSON, unknown events, …)."""

@@ -60,8 +60,9 @@ STREAM_CAP = 1024
 """Binance's limit of streams on one connection."""
 STREAMS_PER_CONNECTION = 200
 """Ours: well under the cap, and a URL of this many stream names stays short."""
-CONTROL_PER_SECOND = 4.0
-"""Control messages we send per second and connection (Binance: at most 5, pongs included)."""
+CONTROL_PER_SECOND = 3.0
+"""Control messages we send per second and connection, one at a time (Binance drops a
+connection receiving more than 5 messages in a second, pings and pongs included)."""
 ACK_TIMEOUT = 10.0
 TICKER_FALLBACK = 10.0
 """Seconds without a trade after which a symbol's mini ticker price becomes a tick."""
@@ -233,8 +234,15 @@ class BinanceFeed(ExchangeFeed):
     async def handshake(self, socket: Socket, shard: Shard) -> None:
         # The streams are in the URL: nothing to send. Control messages of this connection
         # share one budget and are answered by id.
-        shard.state["budget"] = Budget(CONTROL_PER_SECOND, CONTROL_PER_SECOND)
+        shard.state["budget"] = Budget(CONTROL_PER_SECOND, 1.0)
         shard.state["acks"] = {}
+
+    def on_close(self, shard: Shard) -> None:
+        acks: dict[int, asyncio.Future[Any]] = shard.state.get("acks", {})
+        for waiter in acks.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionLost("connection closed before the answer"))
+        acks.clear()
 
     async def on_frame(self, raw: str | bytes, shard: Shard) -> None:
         try:

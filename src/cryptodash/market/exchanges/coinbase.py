@@ -222,9 +222,13 @@ class CoinbaseFeed(ExchangeFeed):
             {"type": kind, "product_ids": products, "channels": list(CHANNELS)}
         ).decode()
 
-    async def handshake(self, socket: Socket, shard: Shard) -> None:
+    def reset(self, shard: Shard) -> None:
+        """Fresh per-connection state: sequences start over on a new connection."""
         shard.state["seq"] = {}
         shard.state["seen"] = {}
+
+    async def handshake(self, socket: Socket, shard: Shard) -> None:
+        self.reset(shard)
         await socket.send(self._request("subscribe", list(shard.symbols)))
         deadline = time.monotonic() + CONFIRM_TIMEOUT
         while True:

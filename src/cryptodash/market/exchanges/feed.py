@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from cryptodash.market.normalize import Tick, iso_z
 from cryptodash.platform.cache import Cache
@@ -197,6 +197,8 @@ async def open_socket(url: str, *, open_timeout: float = 10.0) -> Socket:
             max_queue=4096,
             user_agent_header="cryptodash",
         )
+    except InvalidStatus as exc:
+        raise ConnectionLost(f"cannot connect: HTTP {exc.response.status_code}") from None
     except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
         raise ConnectionLost(f"cannot connect: {exc!r}") from None
     return Socket(ws)
@@ -413,6 +415,9 @@ class ExchangeFeed:
         """Follow exactly `wanted` (symbol → coin id) from now on, on the open connections."""
         raise NotImplementedError
 
+    def on_close(self, shard: Shard) -> None:
+        """The shard's connection ended (fail what waits for an answer on it)."""
+
     # ------------------------------------------------------------------ running
 
     def plan(self, symbols: Sequence[str]) -> list[list[str]]:
@@ -507,6 +512,7 @@ class ExchangeFeed:
             watchdog.cancel()
             shard.ready.clear()
             shard.socket = None
+            self.on_close(shard)
             self.status.connections_open -= 1
             if self.status.connections_open == 0:
                 self.status.connected_since = None
