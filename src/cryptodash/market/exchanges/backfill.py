@@ -40,6 +40,8 @@ log = get_logger(__name__)
 SETTLE = 10.0
 """Seconds after a bucket closes before its REST candle is asked for."""
 MAX_ATTEMPTS = 8
+MAX_WAIT = 30.0
+"""`run_until_done` waits for pages due within this many seconds (retries after a 429)."""
 
 
 class CandleSource(Protocol):
@@ -225,7 +227,8 @@ class Backfiller:
         await asyncio.gather(*(self._work(forever=True) for _ in range(self.workers)))
 
     async def run_until_done(self) -> None:
-        """Fetch until nothing is pending (the command line)."""
+        """Fetch until nothing is due (the command line, tests); pages due later (buckets
+        still forming) stay planned."""
         await asyncio.gather(*(self._work(forever=False) for _ in range(self.workers)))
 
     def _take(self) -> Page | float | None:
@@ -252,7 +255,7 @@ class Backfiller:
                     self._running -= 1
                     self._wake.set()
                 continue
-            if taken is None and not forever and not self._running:
+            if not forever and not self._running and (taken is None or taken > MAX_WAIT):
                 return
             self._wake.clear()
             timeout = 60.0 if taken is None else min(max(taken, 0.01), 60.0)
