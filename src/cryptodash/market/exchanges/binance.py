@@ -42,7 +42,7 @@ from cryptodash.market.exchanges.feed import (
     SubscribeFailed,
 )
 from cryptodash.market.exchanges.live import ExchangeSpec, run_exchange
-from cryptodash.market.exchanges.rest import RestClient
+from cryptodash.market.exchanges.rest import LISTING_ATTEMPTS, RestClient
 from cryptodash.market.normalize import InvalidTick, Tick
 from cryptodash.platform.logging import get_logger
 from cryptodash.runtime import Platform
@@ -194,9 +194,12 @@ class BinanceRest:
                 "/api/v3/exchangeInfo",
                 {"symbols": orjson.dumps(wanted).decode()},
                 weight=EXCHANGE_INFO_WEIGHT,
+                attempts=LISTING_ATTEMPTS,
             )
         except ExchangeRequestError:
-            info = await self.client.get("/api/v3/exchangeInfo", weight=EXCHANGE_INFO_WEIGHT)
+            info = await self.client.get(
+                "/api/v3/exchangeInfo", weight=EXCHANGE_INFO_WEIGHT, attempts=LISTING_ATTEMPTS
+            )
         return trading_symbols(info) & set(wanted)
 
     async def candles(self, symbol: str, interval: str, first: int, last: int) -> list[Candle]:

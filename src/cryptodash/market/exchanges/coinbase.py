@@ -42,7 +42,7 @@ from cryptodash.market.exchanges.feed import (
     SubscribeFailed,
 )
 from cryptodash.market.exchanges.live import ExchangeSpec, run_exchange
-from cryptodash.market.exchanges.rest import RestClient
+from cryptodash.market.exchanges.rest import LISTING_ATTEMPTS, RestClient
 from cryptodash.market.normalize import InvalidTick, Tick
 from cryptodash.platform.logging import get_logger
 from cryptodash.runtime import Platform
@@ -179,7 +179,8 @@ class CoinbaseRest:
         await self.client.close()
 
     async def listed(self, symbols: Collection[str]) -> set[str]:
-        return online_products(await self.client.get("/products")) & set(symbols)
+        products = await self.client.get("/products", attempts=LISTING_ATTEMPTS)
+        return online_products(products) & set(symbols)
 
     async def candles(self, symbol: str, interval: str, first: int, last: int) -> list[Candle]:
         granularity = GRANULARITY[interval]

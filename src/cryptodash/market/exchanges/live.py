@@ -1,15 +1,17 @@
 """One exchange in a running process: check which of our symbols it lists, then keep its feed,
 its backfiller and its health report running — and re-check the listing every hour, following
 coins that come and go without a reconnect. `binance.run` and `coinbase.run` are this with
-their `ExchangeSpec`; the market domain runs them as singleton workers.
+their `ExchangeSpec`; the market domain runs them as singleton workers. `backfill_history` is
+the same history on demand (`cryptodash backfill`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cryptodash.config import Settings
@@ -23,6 +25,7 @@ from cryptodash.market.exchanges.feed import (
     report,
 )
 from cryptodash.market.ingest import TickPublisher
+from cryptodash.platform.db import Database
 from cryptodash.platform.logging import get_logger
 from cryptodash.runtime import Platform
 
@@ -172,3 +175,64 @@ async def _recheck(
             backfiller.symbols = tracked
             if new and settings.backfill_days > 0:
                 await backfiller.plan_history(settings.backfill_days, new)
+
+
+# --------------------------------------------------------------------------- on demand
+
+
+def spec_of(exchange: str) -> ExchangeSpec:
+    """The `ExchangeSpec` of a live exchange module (ValueError for others)."""
+    if exchange not in ("binance", "coinbase"):
+        raise ValueError(f"no REST history for {exchange!r}; choose binance or coinbase")
+    spec: ExchangeSpec = importlib.import_module(f"cryptodash.market.exchanges.{exchange}").SPEC
+    return spec
+
+
+@dataclass
+class BackfillReport:
+    exchange: str
+    coins: int = 0
+    pages: int = 0
+    candles: int = 0
+    failed_pages: int = 0
+    not_listed: list[str] = field(default_factory=list)
+
+
+async def backfill_history(
+    settings: Settings,
+    db: Database,
+    *,
+    days: float,
+    exchange: str,
+    coin_ids: Sequence[str] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+    on_page: Callable[[], None] | None = None,
+) -> BackfillReport:
+    """`cryptodash backfill`: the last `days` days of candles of one exchange at every
+    interval, resuming after what is stored; closed buckets only (the live feed's backfiller
+    completes the ones still forming)."""
+    universe = Universe.from_settings(settings)
+    report = BackfillReport(exchange)
+    wanted = {s: c for s, c in universe.symbols(exchange).items() if c in universe.ids}
+    if coin_ids:
+        wanted = {s: c for s, c in wanted.items() if c in coin_ids}
+    spec = spec_of(exchange)
+    rest = spec.rest(settings)
+    try:
+        status = FeedStatus(exchange)
+        listed = await check_listing(rest, wanted, status)
+        symbols = listed if listed is not None else wanted
+        report.not_listed = status.rejected_symbols
+        backfiller = Backfiller(rest, db, _tracked(symbols, universe), status=status)
+        report.coins = len(backfiller.symbols)
+        report.pages = await backfiller.plan_history(days, forming=False)
+        if on_plan is not None:
+            on_plan(report.pages)
+        if on_page is not None:
+            backfiller.on_page = lambda _page, _written: on_page()
+        await backfiller.run_until_done()
+        report.candles = backfiller.written
+        report.failed_pages = backfiller.failed_pages
+        return report
+    finally:
+        await rest.close()

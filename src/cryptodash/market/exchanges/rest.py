@@ -23,6 +23,9 @@ from cryptodash.platform.logging import get_logger
 
 log = get_logger(__name__)
 
+LISTING_ATTEMPTS = 2
+"""Listing checks are tried briefly: the streams start with the configured symbols when REST
+is down, and the check is repeated a minute later."""
 DEFAULT_RETRY_AFTER = 10.0
 """Seconds to wait after a 429/418 that carries no usable `Retry-After`."""
 
@@ -82,12 +85,17 @@ class RestClient:
         return max(value, 0.0)
 
     async def get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, weight: float = 1.0
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        weight: float = 1.0,
+        attempts: int | None = None,
     ) -> Any:
-        """The decoded JSON body of a GET."""
+        """The decoded JSON body of a GET (`attempts` overrides the client's)."""
         backoff = Backoff(0.5, 30.0)
         problem = "no attempt"
-        for _ in range(self.attempts):
+        for _ in range(attempts or self.attempts):
             wait = self.paused_until - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
