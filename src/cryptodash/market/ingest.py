@@ -51,9 +51,18 @@ class TickPublisher:
         self._metrics = metrics
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
+        # The in-process bus hands a message over without waiting for anyone (unless a
+        # consumer is far behind, which is the backpressure we want): no task per tick.
+        self._inline = bus.backend == "memory"
         self.failed = 0
 
     async def publish(self, tick: Tick) -> None:
+        if self._inline:
+            try:
+                await publish_tick(self._bus, tick)
+            except Exception as exc:
+                self._failed(exc)
+            return
         await self._slots.acquire()
         task = asyncio.create_task(self._send(tick))
         self._tasks.add(task)
@@ -63,12 +72,15 @@ class TickPublisher:
         try:
             await publish_tick(self._bus, tick)
         except Exception as exc:
-            self.failed += 1
-            self._metrics.bus_messages.labels(PRICE_UPDATES, "publish_failed").inc()
-            if self.failed == 1 or self.failed % 1000 == 0:
-                log.warning("tick_publish_failed", failed=self.failed, error=repr(exc))
+            self._failed(exc)
         finally:
             self._slots.release()
+
+    def _failed(self, exc: Exception) -> None:
+        self.failed += 1
+        self._metrics.bus_messages.labels(PRICE_UPDATES, "publish_failed").inc()
+        if self.failed == 1 or self.failed % 1000 == 0:
+            log.warning("tick_publish_failed", failed=self.failed, error=repr(exc))
 
     async def flush(self) -> None:
         """Wait until every tick published so far has been handed to the bus (or failed)."""

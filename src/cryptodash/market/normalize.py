@@ -94,7 +94,9 @@ def timestamp_from_ms(ms: int | float) -> datetime:
 
 def iso_z(at: datetime) -> str:
     """ISO-8601 UTC with millisecond precision and a ``Z``: the wire form of timestamps."""
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    return at.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" → "Z"
 
 
 def make_tick(
