@@ -59,7 +59,9 @@ class TickPublisher:
     async def publish(self, tick: Tick) -> None:
         if self._inline:
             try:
-                await publish_tick(self._bus, tick)
+                await self._bus.publish(
+                    PRICE_UPDATES, tick.coin_id, tick_to_message(tick), schema=TICK_SCHEMA
+                )
             except Exception as exc:
                 self._failed(exc)
             return

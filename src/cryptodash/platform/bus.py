@@ -246,10 +246,10 @@ class MemoryBus:
         for group in list(self._groups.values()):
             if topic in group.topics:
                 queue = group.queues[(topic, partition)]
-                if queue.full():
-                    await queue.put(message)
-                else:
+                try:
                     queue.put_nowait(message)
+                except asyncio.QueueFull:  # the group is far behind: wait for room
+                    await queue.put(message)
 
     async def subscribe(
         self,

@@ -253,75 +253,85 @@ class BinanceFeed(ExchangeFeed):
         except orjson.JSONDecodeError:
             self.status.malformed += 1
             return
+        # The hot path (one trade per frame) is plain function calls; only a tick is awaited.
         if type(message) is dict:
             data = message.get("data")
             if data is not None:  # combined-stream wrapper
-                await self._event(data, shard)
+                if type(data) is list:
+                    await self._many(data, shard)
+                    return
+                tick = self._event(data, shard)
+                if tick is not None:
+                    await self.publisher.publish(tick)
             elif "id" in message:
                 self._answer(message, shard)
             elif "e" in message:  # a raw-stream payload (not expected on /stream)
-                await self._event(message, shard)
+                tick = self._event(message, shard)
+                if tick is not None:
+                    await self.publisher.publish(tick)
             else:
                 self.status.ignored += 1
         elif type(message) is list:
-            for item in message:
-                await self._event(item, shard)
+            await self._many(message, shard)
         else:
             self.status.malformed += 1
 
-    async def _event(self, event: Any, shard: Shard) -> None:
-        if type(event) is list:  # `!miniTicker@arr` and the like
-            for item in event:
-                await self._event(item, shard)
-            return
+    async def _many(self, events: list[Any], shard: Shard) -> None:
+        """An array of events (`!miniTicker@arr` and the like)."""
+        for event in events:
+            tick = self._event(event, shard)
+            if tick is not None:
+                await self.publisher.publish(tick)
+
+    def _event(self, event: Any, shard: Shard) -> Tick | None:
         if type(event) is not dict:
             self.status.malformed += 1
-            return
+            return None
         kind = event.get("e")
         if kind == "trade" or kind == "aggTrade":
-            await self._trade(event, shard)
-        elif kind == "24hrMiniTicker":
-            await self._ticker(event, shard)
-        elif kind == "serverShutdown":
+            return self._trade(event, shard)
+        if kind == "24hrMiniTicker":
+            return self._ticker(event, shard)
+        if kind == "serverShutdown":
             log.info("binance_server_shutdown", shard=shard.index)
             raise ConnectionLost("server_shutdown")
-        else:
-            self.status.ignored += 1
+        self.status.ignored += 1
+        return None
 
-    async def _trade(self, event: dict[str, Any], shard: Shard) -> None:
+    def _trade(self, event: dict[str, Any], shard: Shard) -> Tick | None:
         symbol = event.get("s")
         coin_id = self.symbols.get(symbol) if type(symbol) is str else None
         if coin_id is None:
             self.status.ignored += 1
-            return
+            return None
         try:
             tick = trade_tick(event, coin_id)
         except InvalidTick:
             self.status.malformed += 1
-            return
+            return None
         now = time.time()
         self._last_trade_at[symbol] = now  # type: ignore[index]
-        self.mark_data(shard, now)
+        shard.last_data_at = self.status.last_message_at = now
         self.status.ticks += 1
-        await self.publisher.publish(tick)
+        return tick
 
-    async def _ticker(self, event: dict[str, Any], shard: Shard) -> None:
+    def _ticker(self, event: dict[str, Any], shard: Shard) -> Tick | None:
         symbol = event.get("s")
         coin_id = self.symbols.get(symbol) if type(symbol) is str else None
         if coin_id is None:
             self.status.ignored += 1
-            return
+            return None
         now = time.time()
         self.mark_data(shard, now)
         if now - self._last_trade_at.get(symbol, 0.0) < TICKER_FALLBACK:  # type: ignore[arg-type]
-            return  # trades are flowing: they carry the price
+            return None  # trades are flowing: they carry the price
         try:
             tick = ticker_tick(event, coin_id)
         except InvalidTick:
             self.status.malformed += 1
-            return
+            return None
         self.status.ticks += 1
-        await self.publisher.publish(tick)
+        return tick
 
     # ------------------------------------------------------------------ control messages
 
