@@ -18,20 +18,22 @@ class _Server(uvicorn.Server):
 
 class HttpServer:
     def __init__(self, app: Any, port: int = 0) -> None:
+        self._app = app
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.port = port
+
+    async def start(self) -> None:
         config = uvicorn.Config(
-            app,
+            self._app,
             host="127.0.0.1",
-            port=port,
+            port=self.port,
             log_config=None,
             log_level="warning",
             access_log=False,
             lifespan="off",
         )
         self._server = _Server(config)
-        self._task: asyncio.Task[None] | None = None
-        self.port = port
-
-    async def start(self) -> None:
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._task.done():
@@ -41,6 +43,8 @@ class HttpServer:
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        if self._server is None:
+            return
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(Exception):
