@@ -154,8 +154,10 @@ class Socket:
         self.closing_reason: str | None = None
 
     async def recv(self) -> str | bytes:
+        """The next message; text frames come as their UTF-8 bytes (JSON parsers take them
+        as they are, so decoding to `str` first would be wasted)."""
         try:
-            return await self._ws.recv()
+            return await self._ws.recv(decode=False)
         except ConnectionClosed as exc:
             raise _lost(exc, self.closing_reason) from None
 
