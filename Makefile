@@ -8,7 +8,15 @@ STAMP_DEV := $(VENV)/.installed-dev
 export NEXT_TELEMETRY_DISABLED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest services tools install install-dev clean
+FRONTEND := frontend
+NPM_STAMP := $(FRONTEND)/node_modules/.installed
+BUILD_STAMP := $(FRONTEND)/out/.built
+FRONTEND_SOURCES := $(shell find $(FRONTEND)/src $(FRONTEND)/public -type f 2>/dev/null) \
+	$(wildcard $(FRONTEND)/*.json $(FRONTEND)/*.ts $(FRONTEND)/*.mjs)
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint typecheck pytest services tools install install-dev clean \
+	frontend frontend-check chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +33,27 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 install: $(STAMP_RUN)
 install-dev: $(STAMP_DEV)
 
-run: $(STAMP_RUN)
+run: $(STAMP_RUN) frontend
 	$(BIN)/cryptodash up
+
+# The web app: npm ci when the lock file changes, a static export when its sources change.
+$(NPM_STAMP): $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(BUILD_STAMP): $(NPM_STAMP) $(FRONTEND_SOURCES)
+	cd $(FRONTEND) && npm run build
+	touch $@
+
+frontend: $(BUILD_STAMP)
+
+# After the build: tsc needs the next-env.d.ts that `next build` writes.
+frontend-check: $(BUILD_STAMP)
+	cd $(FRONTEND) && npm run lint && npm run typecheck && npm test
+
+# The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+chromium:
+	@test -x $(CHROMIUM) || (apt-get update -q && apt-get install -y -q chromium)
 
 services:
 	@scripts/ensure-services.sh
@@ -41,10 +68,11 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
-pytest: $(STAMP_DEV) services tools
+pytest: $(STAMP_DEV) services tools frontend chromium
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-test: lint typecheck pytest
+test: lint typecheck frontend-check pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache \
+		$(FRONTEND)/node_modules $(FRONTEND)/.next $(FRONTEND)/out

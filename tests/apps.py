@@ -33,6 +33,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "binance_rest_url": "http://127.0.0.1:9",
         "coinbase_ws_url": "ws://127.0.0.1:9",
         "coinbase_rest_url": "http://127.0.0.1:9",
+        # API only unless a test serves a web app of its own (the real build may be there).
+        "frontend_dir": data_dir / "no-frontend",
     }
     values.update(overrides)
     return Settings(**values)

@@ -36,6 +36,23 @@ SERVICE_PORTS: dict[str, int] = {
 
 CommaList = Annotated[list[str], NoDecode]
 
+DEFAULT_RSS_FEEDS = (
+    "https://www.coindesk.com/arc/outboundfeeds/rss/",
+    "https://cointelegraph.com/rss",
+    "https://decrypt.co/feed",
+    "https://bitcoinmagazine.com/feed",
+    "https://cryptoslate.com/feed/",
+)
+DEFAULT_SUBREDDITS = (
+    "CryptoCurrency",
+    "Bitcoin",
+    "ethereum",
+    "solana",
+    "Ripple",
+    "dogecoin",
+    "cardano",
+)
+
 
 def _split_list(value: Any) -> Any:
     """Comma-separated strings are the documented form; JSON lists are accepted too."""
@@ -61,6 +78,7 @@ class Settings(BaseSettings):
     demo: bool = False
     log_level: str = "INFO"
     log_json: bool = True
+    access_log: bool = True
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -121,11 +139,27 @@ class Settings(BaseSettings):
     backfill_days: float = Field(default=1.0, ge=0, le=90)
     feed_stale_seconds: float = Field(default=15.0, gt=0, le=600)
 
+    # Sentiment (README: Configuration). `demo` replaces the sources under `up --demo`.
+    news_sources: CommaList = Field(default_factory=lambda: ["newsapi", "rss", "reddit"])
+    rss_feeds: CommaList = Field(default_factory=lambda: list(DEFAULT_RSS_FEEDS))
+    reddit_subreddits: CommaList = Field(default_factory=lambda: list(DEFAULT_SUBREDDITS))
+    reddit_url: str = "https://www.reddit.com"
+    news_poll_seconds: float = Field(default=300.0, ge=1)
+    newsapi_daily_requests: int = Field(default=100, ge=1)
+    sentiment_model: str = "distilbert-base-uncased-finetuned-sst-2-english"
+    sentiment_neutral_threshold: float = Field(default=0.75, ge=0.5, le=1.0)
+    sentiment_batch_size: int = Field(default=16, ge=1, le=512)
+    sentiment_aggregate_seconds: float = Field(default=300.0, ge=1)
+    sentiment_retention_days: int = Field(default=90, ge=1)
+
     users_url: str = "http://users:8001"
     market_url: str = "http://market:8002"
     analytics_url: str = "http://analytics:8003"
     sentiment_url: str = "http://sentiment:8004"
     portfolio_url: str = "http://portfolio:8005"
+
+    # The web app's static export; unset: `frontend/out` of the source tree, when built.
+    frontend_dir: Path | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -135,6 +169,11 @@ class Settings(BaseSettings):
     @field_validator("coins", "exchanges", mode="before")
     @classmethod
     def _market_lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("news_sources", "rss_feeds", "reddit_subreddits", mode="before")
+    @classmethod
+    def _sentiment_lists(cls, value: Any) -> Any:
         return _split_list(value)
 
     @field_validator("database_url", "database_read_url", "redis_url", "kafka_bootstrap_servers")

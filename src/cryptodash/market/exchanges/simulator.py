@@ -25,7 +25,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -51,9 +51,19 @@ HOURLY_HISTORY_FACTOR = 30
 """Hourly history reaches this many times further back than the 1m history."""
 WRITE_CHUNK = 1000
 """Candles per transaction: small enough that requests are never held up for long."""
-SYNC_HISTORY_SECONDS = 25 * 3600
-"""History this recent is written before the first tick (the 24 h figures need it); the rest
-follows in the background."""
+
+
+def needed_first(interval: str, end: int, now: float) -> bool:
+    """Candles written before the first tick: the forming buckets, and what the 24 h figures
+    read (1h candles of the last day, 1m candles at both ends of it). The rest follows in the
+    background."""
+    if end > now:
+        return True
+    if interval == "1h":
+        return end > now - 25 * 3600
+    if interval == "1m":
+        return end > now - 3 * 3600 or now - 25 * 3600 < end <= now - 23 * 3600
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +187,18 @@ class MarketModel:
         out: dict[str, list[Candle]] = {}
         for coin_id, bars in raw.items():
             scale = self.prices[coin_id] / (level[coin_id] if anchor_end else 1.0)
+            # One tick size per coin for the whole history (prices stay within a decade).
+            fmt = f"{{:.{price_decimals(self.prices[coin_id])}f}}".format
             candles = []
             for index, (o, h, lo, c, v_usd) in enumerate(bars):
                 mid = (o + c) / 2 * scale
                 candles.append(
                     Candle(
                         start + index * step,
-                        quantize(o * scale),
-                        quantize(h * scale),
-                        quantize(lo * scale),
-                        quantize(c * scale),
+                        Decimal(fmt(o * scale)),
+                        Decimal(fmt(h * scale)),
+                        Decimal(fmt(lo * scale)),
+                        Decimal(fmt(c * scale)),
                         Decimal(f"{v_usd / mid:.6g}"),
                     )
                 )
@@ -260,23 +272,17 @@ async def _last_minutes(db: Database, coin_ids: Sequence[str]) -> dict[str, Cand
 async def _write(
     db: Database,
     history: dict[str, dict[str, list[Candle]]],
-    *,
-    ending_after: int | None = None,
-    ending_by: int | None = None,
+    keep: Callable[[str, int], bool],
 ) -> int:
-    """Write the candles whose bucket ends after `ending_after` / by `ending_by`, in chunks
-    of one transaction each so that the API keeps answering meanwhile."""
-    items = []
-    for coin_id, by_interval in history.items():
-        for interval, candles in by_interval.items():
-            size = INTERVALS[interval]
-            for candle in candles:
-                end = candle.time + size
-                if ending_after is not None and end <= ending_after:
-                    continue
-                if ending_by is not None and end > ending_by:
-                    continue
-                items.append(((coin_id, SOURCE, interval), candle))
+    """Write the candles `keep(interval, bucket_end)` selects, in chunks of one transaction
+    each so that the API keeps answering meanwhile."""
+    items = [
+        ((coin_id, SOURCE, interval), candle)
+        for coin_id, by_interval in history.items()
+        for interval, candles in by_interval.items()
+        for candle in candles
+        if keep(interval, candle.time + INTERVALS[interval])
+    ]
     written = 0
     for index in range(0, len(items), WRITE_CHUNK):
         async with db.session() as session:
@@ -303,12 +309,11 @@ async def prepare_history(
     if new and days > 0:
         fresh = MarketModel(new, seed=model.rng.getrandbits(64), prices=model.prices)
         history = await asyncio.to_thread(first_history, fresh, now, days)
-        recent = int(now) - SYNC_HISTORY_SECONDS
-        written = await _write(db, history, ending_after=recent)
+        written = await _write(db, history, lambda i, end: needed_first(i, end, now))
         log.info("simulator_history_recent", coins=len(new), candles=written)
 
         async def older() -> int:
-            count = await _write(db, history, ending_by=recent)
+            count = await _write(db, history, lambda i, end: not needed_first(i, end, now))
             log.info("simulator_history_older", coins=len(new), candles=count)
             return count
 

@@ -1,0 +1,177 @@
+"""Web app figures: gzipped JavaScript the dashboard loads, and time from navigation to the
+first live price in headless Chromium on localhost.
+
+    .venv/bin/python bench/frontend.py [--runs 7] [--url http://127.0.0.1:8000]
+
+Needs a built export (`make frontend`). Without --url it starts `cryptodash up --demo` on a
+free port with a fresh data dir. Each run opens a fresh browser context (empty cache).
+
+- JS (build): the `<script src>` chunks of `frontend/out/index.html`, gzipped at level 6.
+- JS (browser): every script response the page fetched before its first live price, gzipped.
+- first price: the app's `cryptodash:first-price` performance mark (navigation start → the
+  price table rendered with prices); first change: navigation start → a price on screen moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPORT = ROOT / "frontend" / "out"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def gz(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=6))
+
+
+def build_js() -> tuple[int, int, int]:
+    html = (EXPORT / "index.html").read_text()
+    # noModule scripts (legacy polyfills) are never loaded by a modern browser.
+    sources = sorted(set(re.findall(r'<script src="(/_next/[^"]+\.js)"(?! noModule)', html)))
+    raw = [(EXPORT / src.lstrip("/")).read_bytes() for src in sources]
+    return len(sources), sum(len(b) for b in raw), sum(gz(b) for b in raw)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def demo_server() -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTODASH_")}
+    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "JWT_SECRET"):
+        env.pop(name, None)
+    with tempfile.TemporaryDirectory() as data_dir:
+        env.update(
+            CRYPTODASH_DATA_DIR=data_dir,
+            CRYPTODASH_FRONTEND_DIR=str(EXPORT),
+            CRYPTODASH_RATE_LIMIT_ANON_PER_MIN="100000",
+        )
+        cmd = [sys.executable, "-m", "cryptodash.cli", "up", "--demo", "--port", str(port)]
+        process = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    coins = httpx.get(f"{url}/api/market/coins", timeout=1)
+                    if coins.status_code == 200 and coins.json()["coins"]:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            else:
+                raise SystemExit("the demo server never priced a coin")
+            yield url
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(20)
+
+
+CHANGED = """(before) => {
+    const now = [...document.querySelectorAll('tbody [data-testid^=price-]')].map(e => e.innerText);
+    return now.length > 0 && now.some((text, i) => text !== before[i]);
+}"""
+
+
+def browser_runs(url: str, runs: int) -> tuple[list[float], list[float], list[int]]:
+    from playwright.sync_api import sync_playwright
+
+    firsts: list[float] = []
+    changes: list[float] = []
+    js_sizes: list[int] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        for _ in range(runs + 1):  # the first run warms the server and is dropped
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            scripts: list[object] = []
+            page.on(
+                "response",
+                lambda r, scripts=scripts: (
+                    scripts.append(r) if r.request.resource_type == "script" else None
+                ),
+            )
+            page.goto(url + "/")
+            page.wait_for_function(
+                "() => performance.getEntriesByName('cryptodash:first-price').length > 0",
+                timeout=30_000,
+            )
+            first = page.evaluate(
+                "() => performance.getEntriesByName('cryptodash:first-price')[0].startTime"
+            )
+            before = page.locator("tbody [data-testid^=price-]").all_inner_texts()
+            page.wait_for_function(CHANGED, arg=before, timeout=30_000)
+            changed = page.evaluate("() => performance.now()")
+            js = sum(gz(r.body()) for r in scripts)  # type: ignore[attr-defined]
+            context.close()
+            firsts.append(first)
+            changes.append(changed)
+            js_sizes.append(js)
+        browser.close()
+    return firsts[1:], changes[1:], js_sizes[1:]
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values):.0f} ms "
+        f"(min {min(values):.0f}, max {max(values):.0f}; {len(values)} runs)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--url", help="an already running server instead of a fresh demo")
+    args = parser.parse_args()
+    if not (EXPORT / "index.html").is_file():
+        raise SystemExit("no build: run `make frontend` first")
+    count, raw, packed = build_js()
+    print(
+        f"dashboard JS (build): {count} scripts, {raw / 1024:.0f} KiB raw, "
+        f"{packed / 1024:.1f} KiB gzipped"
+    )
+    if args.url:
+        firsts, changes, js = browser_runs(args.url.rstrip("/"), args.runs)
+    else:
+        with demo_server() as url:
+            firsts, changes, js = browser_runs(url, args.runs)
+    print(f"dashboard JS (browser, to first price): {statistics.median(js) / 1024:.1f} KiB gzipped")
+    print(f"navigation → first price:  {summary(firsts)}")
+    print(f"navigation → first change: {summary(changes)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Sentiment API: per-coin aggregates and trends, the articles behind them, an overview of
+every coin, and which model scores them. Public market information: no login needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cryptodash.auth import Public
+from cryptodash.deps import CacheDep, ReadSessionDep, SettingsDep
+from cryptodash.errors import Invalid, NotFound
+from cryptodash.market.coins import Universe
+from cryptodash.sentiment import service
+from cryptodash.sentiment.aggregate import INTERVALS, MAX_TREND_POINTS, RANGES
+from cryptodash.sentiment.schemas import (
+    ArticleList,
+    IntervalName,
+    KindFilter,
+    ModelRead,
+    OverviewRead,
+    RangeName,
+    SentimentRead,
+    TrendRead,
+    WindowName,
+)
+
+router = APIRouter(prefix="/api/sentiment", tags=["sentiment"], dependencies=[Public])
+
+KindQuery = Annotated[KindFilter, Query(description="news, social or all")]
+
+
+def _known(settings: SettingsDep, coin_id: str) -> Universe:
+    universe = Universe.from_settings(settings)
+    if universe.get(coin_id) is None:
+        raise NotFound(f"Unknown coin: {coin_id}")
+    return universe
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+@router.get("/overview", response_model=OverviewRead)
+async def get_overview(
+    session: ReadSessionDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    window: WindowName = "24h",
+    kind: KindQuery = "all",
+) -> OverviewRead:
+    universe = Universe.from_settings(settings)
+    values = await service.overview(
+        session, cache, coin_ids=universe.ids, window=window, kind=kind, now=datetime.now(UTC)
+    )
+    entries = []
+    for value in values:
+        coin = universe.get(value["coin_id"])
+        assert coin is not None
+        entries.append({**value, "symbol": coin.symbol, "name": coin.name})
+    return OverviewRead.model_validate({"window": window, "kind": kind, "coins": entries})
+
+
+@router.get("/news", response_model=ArticleList)
+async def get_news(
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    coin_id: str | None = None,
+    kind: KindQuery = "all",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: datetime | None = None,
+) -> ArticleList:
+    if coin_id is not None:
+        _known(settings, coin_id)
+    articles = await service.list_articles(
+        session, coin_id=coin_id, kind=kind, limit=limit, before=_aware(before)
+    )
+    reads = [service.article_read(article) for article in articles]
+    next_before = articles[-1].published_at if len(articles) == limit else None
+    return ArticleList.model_validate({"articles": reads, "next_before": next_before})
+
+
+@router.get("/model", response_model=ModelRead)
+async def get_model(cache: CacheDep, settings: SettingsDep) -> ModelRead:
+    status = await service.get_status(cache)
+    if status is None:
+        return ModelRead(configured=settings.sentiment_model, state="not running")
+    model = dict(status["model"])
+    known = {"configured", "state", "active", "kind", "fallback", "reason"}
+    return ModelRead.model_validate(
+        {
+            **{key: model.get(key) for key in known},
+            "details": {k: v for k, v in model.items() if k not in known},
+            "sources": status.get("sources", []),
+            "updated_at": status.get("updated_at"),
+        }
+    )
+
+
+@router.get("/{coin_id}", response_model=SentimentRead)
+async def get_sentiment(
+    coin_id: str,
+    session: ReadSessionDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    window: WindowName = "24h",
+    kind: KindQuery = "all",
+) -> SentimentRead:
+    _known(settings, coin_id)
+    value = await service.get_sentiment(
+        session, cache, coin_id=coin_id, window=window, kind=kind, now=datetime.now(UTC)
+    )
+    return SentimentRead.model_validate(value)
+
+
+@router.get("/{coin_id}/trend", response_model=TrendRead)
+async def get_trend(
+    coin_id: str,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    interval: IntervalName = "1h",
+    range_: Annotated[RangeName, Query(alias="range")] = "7d",
+    kind: KindQuery = "all",
+) -> TrendRead:
+    _known(settings, coin_id)
+    step, span = INTERVALS[interval], RANGES[range_]
+    if span / step > MAX_TREND_POINTS:
+        raise Invalid(f"{range_} at {interval} is more than {MAX_TREND_POINTS} points")
+    points = await service.trend_points(
+        session, coin_id=coin_id, kind=kind, interval=step, span=span, now=datetime.now(UTC)
+    )
+    return TrendRead.model_validate(
+        {
+            "coin_id": coin_id,
+            "kind": kind,
+            "interval": interval,
+            "range": range_,
+            "points": [
+                {"timestamp": point.timestamp, **point.aggregate.as_dict()} for point in points
+            ],
+        }
+    )
