@@ -1,11 +1,12 @@
-"""The `cryptodash` command: up (all-in-one), serve (one split service), migrate, create-admin."""
+"""The `cryptodash` command: up (all-in-one), serve (one split service), migrate, create-admin,
+backfill."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -182,6 +183,94 @@ def create_admin(
         typer.echo(asyncio.run(run()))
     except AccountError as exc:
         _fail(str(exc))
+
+
+@cli.command()
+def backfill(
+    days: Annotated[
+        float, typer.Option(min=0, max=90, help="How many days back, at every interval.")
+    ] = 1.0,
+    exchange: Annotated[
+        list[str] | None,
+        typer.Option(help="binance or coinbase (repeatable); default: CRYPTODASH_EXCHANGES."),
+    ] = None,
+    coins: Annotated[
+        str | None, typer.Option(help="Comma-separated coin ids; default: every tracked coin.")
+    ] = None,
+) -> None:
+    """Fill candle history from the exchanges' REST APIs (resumes after what is stored)."""
+    from cryptodash.market.coins import Universe
+    from cryptodash.market.exchanges.live import backfill_history
+    from cryptodash.platform import schema
+    from cryptodash.platform.db import Database
+
+    settings = _settings()
+    universe = Universe.from_settings(settings)
+    chosen = exchange or [e for e in universe.exchanges if e != "simulator"]
+    unknown = [e for e in chosen if e not in ("binance", "coinbase")]
+    if unknown or not chosen:
+        _fail(f"nothing to backfill from {', '.join(unknown) or 'no exchange'}: "
+              "choose binance or coinbase")  # fmt: skip
+    coin_ids = [c.strip() for c in coins.split(",") if c.strip()] if coins else None
+    bad = [c for c in coin_ids or () if universe.get(c) is None]
+    if bad:
+        _fail(f"not tracked: {', '.join(bad)} (see CRYPTODASH_COINS)")
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> int:
+        db = Database(settings.effective_database_url)
+        failed = 0
+        try:
+            if not settings.database_url:
+                await schema.upgrade(db.engine)
+            elif not (state := await schema.status(db.engine)).up_to_date:
+                _fail(f"schema behind ({state.describe()}); run `cryptodash migrate` first", 3)
+            for name in chosen:
+                progress = _Progress(name)
+                try:
+                    report = await backfill_history(
+                        settings, db, days=days, exchange=name, coin_ids=coin_ids,
+                        on_plan=progress.start, on_page=progress.advance,
+                    )  # fmt: skip
+                finally:
+                    progress.close()
+                failed += report.failed_pages
+                line = (
+                    f"{name}: {report.candles} candles for {report.coins} coins "
+                    f"({report.pages} requests, {report.failed_pages} failed)"
+                )
+                if report.not_listed:
+                    line += f"; not listed: {', '.join(report.not_listed)}"
+                typer.echo(line)
+        finally:
+            await db.close()
+        return failed
+
+    failed = asyncio.run(run())
+    if failed:
+        raise typer.Exit(1)
+
+
+class _Progress:
+    """A progress bar over one exchange's backfill requests."""
+
+    def __init__(self, label: str) -> None:
+        self.label = f"{label:<9}"
+        self.bar: Any = None
+
+    def start(self, pages: int) -> None:
+        self.bar = typer.progressbar(length=pages, label=self.label, show_pos=True)
+        self.bar.__enter__()
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 def main() -> None:

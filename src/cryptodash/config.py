@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     price_retention_days: int = Field(default=30, ge=1)
     candle_1m_retention_days: int = Field(default=90, ge=1)
     market_flush_seconds: float = Field(default=0.25, gt=0, le=10)
+    # Exchange endpoints (tests, proxies, testnets); the connectors append the paths.
+    binance_ws_url: str = "wss://stream.binance.com:9443"
+    binance_rest_url: str = "https://api.binance.com"
+    coinbase_ws_url: str = "wss://ws-feed.exchange.coinbase.com"
+    coinbase_rest_url: str = "https://api.exchange.coinbase.com"
+    backfill_days: float = Field(default=1.0, ge=0, le=90)
+    feed_stale_seconds: float = Field(default=15.0, gt=0, le=600)
 
     # Sentiment (README: Configuration). `demo` replaces the sources under `up --demo`.
     news_sources: CommaList = Field(default_factory=lambda: ["newsapi", "rss", "reddit"])

@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptodash.config import Settings
 from cryptodash.platform.bus import Bus, build_bus
@@ -53,6 +53,11 @@ class Platform:
     jwt_secret: str | None = None
     schema_ready: asyncio.Event = field(default_factory=asyncio.Event)
     schema_problem: str | None = None
+    readiness_checks: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+    """Checks domains add to `/health/ready` (an exchange feed, …): a failing one makes the
+    service "degraded", never unavailable."""
 
     @property
     def all_in_one(self) -> bool:

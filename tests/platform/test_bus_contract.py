@@ -93,6 +93,25 @@ async def test_per_key_order_is_kept(bus: Bus) -> None:
         assert seen[key] == list(range(50))
 
 
+async def test_send_hands_over_many_and_keeps_per_key_order(bus: Bus) -> None:
+    seen: dict[str, list[int]] = defaultdict(list)
+
+    async def handler(message: Message) -> None:
+        seen[message.key].append(message.value["n"])
+
+    await subscribed(bus, unique("g"), handler)
+    stored = [
+        await bus.send(TOPIC, key, {"n": n}, schema="test.v1")
+        for n in range(100)
+        for key in ("bitcoin", "ethereum")
+    ]
+    await asyncio.gather(*stored)  # every one stored (Kafka: acknowledged)
+    assert all(future.done() and future.exception() is None for future in stored)
+    await eventually(lambda: sum(len(v) for v in seen.values()) == 200, timeout=30)
+    assert seen["bitcoin"] == list(range(100))
+    assert seen["ethereum"] == list(range(100))
+
+
 async def test_each_group_sees_every_message(bus: Bus) -> None:
     first: list[int] = []
     second: list[int] = []
@@ -234,6 +253,8 @@ async def test_kafka_publish_to_a_dead_broker_raises_our_error(topic_prefix: str
     await bus.start()  # degraded, not raised
     with pytest.raises(BackendUnavailable):
         await bus.publish(TOPIC, "bitcoin", {"n": 1})
+    with pytest.raises(BackendUnavailable):
+        await bus.send(TOPIC, "bitcoin", {"n": 1})
     with pytest.raises(BackendUnavailable):
         await bus.ping()
     await bus.close()

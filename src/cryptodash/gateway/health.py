@@ -3,7 +3,9 @@
 `/health` is 200 while the process runs. `/health/ready` checks each configured backend: it is
 503 only when the service cannot serve at all (database unreachable or schema behind); an
 optional backend that is down (Redis, Kafka) makes it 200 "degraded" with the check named, so
-a Redis blip never takes every pod out of the load balancer (ARCHITECTURE §5b).
+a Redis blip never takes every pod out of the load balancer (ARCHITECTURE §5b). Domains add
+checks of their own the same way (`Platform.readiness_checks`: an exchange feed down is
+"degraded").
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ async def _check(probe: Callable[[], Awaitable[None]]) -> dict[str, Any]:
     return {"status": "ok"}
 
 
+async def _optional(probe: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """A domain's own check (an exchange feed, …): it can degrade readiness, never fail it."""
+    try:
+        return await asyncio.wait_for(probe(), CHECK_TIMEOUT)
+    except TimeoutError:
+        return {"status": "down", "error": f"no answer within {CHECK_TIMEOUT:g} s"}
+    except Exception as exc:
+        return {"status": "down", "error": repr(exc)}
+
+
 async def _database_check(platform: Platform) -> dict[str, Any]:
     assert platform.db is not None
     result = await _check(platform.db.ping)
@@ -62,6 +74,8 @@ async def readiness(platform: Platform) -> tuple[int, dict[str, Any]]:
         checks["database"] = _database_check(platform)
     checks["cache"] = _check(platform.cache.ping)
     checks["bus"] = _check(platform.bus.ping)
+    for name, probe in platform.readiness_checks.items():
+        checks[name] = _optional(probe)
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     results["cache"]["backend"] = platform.cache.backend
     results["bus"]["backend"] = platform.bus.backend

@@ -4,6 +4,9 @@
 - ``market.feed.<exchange>``: one per source in `CRYPTODASH_EXCHANGES` that has a module in
   `cryptodash.market.exchanges` (singleton across replicas);
 - ``market.maintenance``: hourly retention and `prices` partitions (singleton).
+
+It also adds the ``feeds`` readiness check: a feed not connected for 30 s makes the service
+"degraded".
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cryptodash.market import service
 from cryptodash.market.coins import Universe
 from cryptodash.market.consumer import GROUP, PricePersister
+from cryptodash.market.exchanges.feed import feeds_check
 from cryptodash.market.ingest import PRICE_UPDATES
 from cryptodash.platform.logging import get_logger
 from cryptodash.platform.singleton import run_singleton
@@ -38,9 +43,14 @@ class MarketWorkers:
     def __init__(self, platform: Platform) -> None:
         self.universe = Universe.from_settings(platform.settings)
         self.persister_ready = asyncio.Event()
+        self.started_at = time.time()
 
     def workers(self, platform: Platform) -> list[tuple[str, Worker]]:
         found: list[tuple[str, Worker]] = []
+        exchanges = self.universe.exchanges
+        platform.readiness_checks["feeds"] = lambda: feeds_check(
+            platform.cache, exchanges, self.started_at
+        )
         if platform.db is not None:
             found.append(("market.persister", self.persister))
             found.append(("market.maintenance", self.maintenance))

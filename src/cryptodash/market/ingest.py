@@ -39,41 +39,61 @@ async def publish_tick(bus: Bus, tick: Tick) -> None:
 class TickPublisher:
     """Publishes ticks without waiting for each acknowledgement.
 
-    Up to `max_in_flight` publishes run at once (so the Kafka producer can batch them); past
-    that `publish` waits — backpressure, not an unbounded queue. Publishes start in call order
-    and the bus keeps per-key order. A failed publish (broker down) is logged and counted in
+    Each tick is handed to the bus with `Bus.send` (Kafka: appended to the producer's batch)
+    and up to `max_in_flight` wait for their acknowledgement at once; past that `publish`
+    waits — backpressure, not an unbounded queue. Ticks are sent in call order and the bus
+    keeps per-key order. A failed publish (broker down) is logged and counted in
     `bus_messages_total{direction="publish_failed"}`: a tick is superseded within seconds,
     so feeds keep running rather than stall.
     """
 
-    def __init__(self, bus: Bus, metrics: Metrics, *, max_in_flight: int = 1000) -> None:
+    def __init__(self, bus: Bus, metrics: Metrics, *, max_in_flight: int = 10_000) -> None:
         self._bus = bus
         self._metrics = metrics
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Future[None]] = set()
+        # The in-process bus has the message queued when `publish` returns (waiting only
+        # while a consumer is far behind: the backpressure we want): nothing to track.
+        self._inline = bus.backend == "memory"
         self.failed = 0
 
     async def publish(self, tick: Tick) -> None:
+        message = tick_to_message(tick)
+        if self._inline:
+            try:
+                await self._bus.publish(PRICE_UPDATES, tick.coin_id, message, schema=TICK_SCHEMA)
+            except Exception as exc:
+                self._failed(exc)
+            return
         await self._slots.acquire()
-        task = asyncio.create_task(self._send(tick))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _send(self, tick: Tick) -> None:
         try:
-            await publish_tick(self._bus, tick)
+            stored = await self._bus.send(PRICE_UPDATES, tick.coin_id, message, schema=TICK_SCHEMA)
         except Exception as exc:
-            self.failed += 1
-            self._metrics.bus_messages.labels(PRICE_UPDATES, "publish_failed").inc()
-            if self.failed == 1 or self.failed % 1000 == 0:
-                log.warning("tick_publish_failed", failed=self.failed, error=repr(exc))
-        finally:
             self._slots.release()
+            self._failed(exc)
+            return
+        self._pending.add(stored)
+        stored.add_done_callback(self._settled)
+
+    def _settled(self, stored: asyncio.Future[None]) -> None:
+        self._pending.discard(stored)
+        self._slots.release()
+        if stored.cancelled():
+            return
+        error = stored.exception()
+        if isinstance(error, Exception):
+            self._failed(error)
+
+    def _failed(self, exc: Exception) -> None:
+        self.failed += 1
+        self._metrics.bus_messages.labels(PRICE_UPDATES, "publish_failed").inc()
+        if self.failed == 1 or self.failed % 1000 == 0:
+            log.warning("tick_publish_failed", failed=self.failed, error=repr(exc))
 
     async def flush(self) -> None:
-        """Wait until every tick published so far has been handed to the bus (or failed)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until every tick published so far is stored (or failed)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def close(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):

@@ -92,9 +92,23 @@ def timestamp_from_ms(ms: int | float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
 def iso_z(at: datetime) -> str:
-    """ISO-8601 UTC with millisecond precision and a ``Z``: the wire form of timestamps."""
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO-8601 UTC with millisecond precision and a ``Z``: the wire form of timestamps.
+
+    The last result is remembered: a busy feed stamps many ticks in a row with the same
+    exchange time, and formatting a datetime costs more than the rest of a tick message."""
+    global _last_iso
+    last, text = _last_iso  # one tuple: threads never see a time with another's text
+    if at == last:
+        return text
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    text = at.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" → "Z"
+    _last_iso = (at, text)
+    return text
 
 
 def make_tick(

@@ -17,7 +17,15 @@ from cryptodash.errors import Invalid, NotFound
 from cryptodash.market import service
 from cryptodash.market.candles import INTERVAL_NAMES
 from cryptodash.market.coins import Universe
-from cryptodash.market.schemas import CandlesRead, CoinRead, CoinsRead, MoversRead, StatsRead
+from cryptodash.market.exchanges.feed import read_statuses
+from cryptodash.market.schemas import (
+    CandlesRead,
+    CoinRead,
+    CoinsRead,
+    MoversRead,
+    SourcesRead,
+    StatsRead,
+)
 from cryptodash.runtime import Platform
 
 router = APIRouter(prefix="/api/market", tags=["market"], dependencies=[Public])
@@ -107,6 +115,16 @@ async def stats(request: Request) -> Response:
     universe = _universe(platform)
     entries = [orjson.loads(e) for e in await _entries(platform, universe, list(universe.ids))]
     return _json(orjson.dumps(service.market_stats(entries, universe)))
+
+
+@router.get("/sources", response_model=None, responses={200: {"model": SourcesRead}})
+async def list_sources(request: Request) -> Response:
+    """Each configured price source's feed: connected, last message, reconnects, messages,
+    gaps found and backfilled (published by whichever replica runs the feed)."""
+    platform = _platform(request)
+    universe = _universe(platform)
+    statuses = await read_statuses(platform.cache, universe.exchanges)
+    return _json(orjson.dumps({"sources": [statuses[e] for e in universe.exchanges]}))
 
 
 @router.get("/{coin_id}", response_model=None, responses={200: {"model": CoinRead}})

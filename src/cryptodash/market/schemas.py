@@ -82,3 +82,42 @@ class CandlesRead(BaseModel):
     source: str
     quote: str
     candles: list[CandleRead] = Field(description="Oldest first; the last may still be forming")
+
+
+class FeedRead(BaseModel):
+    """One price source's health (`unknown` and nothing else while no feed reports it)."""
+
+    exchange: str
+    connected: bool = Field(description="Every connection of the feed is open")
+    state: str = Field(
+        description="starting, connecting, connected, partial, reconnecting, idle, stopped, "
+        "or unknown (no replica runs the feed now)"
+    )
+    connections: int | None = None
+    connections_open: int | None = None
+    symbols: int | None = Field(None, description="Symbols followed")
+    rejected_symbols: list[str] | None = Field(
+        None, description="Configured symbols the exchange does not list (or refused)"
+    )
+    connected_since: str | None = None
+    down_since: str | None = None
+    last_message_at: str | None = Field(None, description="Last frame with market data")
+    last_disconnect_at: str | None = None
+    last_error: str | None = None
+    reconnects: int | None = None
+    messages: int | None = Field(None, description="Frames received")
+    ticks: int | None = Field(None, description="Ticks published")
+    ignored: int | None = Field(None, description="Frames of unknown or unwanted kinds")
+    malformed: int | None = Field(None, description="Frames that could not be parsed")
+    gaps_found: int | None = Field(None, description="Reconnects and sequence gaps")
+    gaps_backfilled: int | None = Field(
+        None, description="Gaps whose minute candles (and closed longer ones) were refetched"
+    )
+    candles_backfilled: int | None = None
+    backfill_pending: int | None = Field(None, description="REST pages waiting")
+    started_at: str | None = None
+    updated_at: str | None = None
+
+
+class SourcesRead(BaseModel):
+    sources: list[FeedRead]

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, or_, select, text
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -475,6 +475,25 @@ async def ingest_candles(
         rebuilt = [c for c in resample(map(_candle, parts), target) if c.time in buckets]
         written += await upsert_candles(session, (((coin_id, source, target), c) for c in rebuilt))
     return written
+
+
+async def newest_candle_times(
+    session: AsyncSession, *, source: str, interval: str, coin_ids: Sequence[str]
+) -> dict[str, int]:
+    """Bucket start (Unix seconds) of each coin's newest stored candle of one series; coins
+    without any are left out. Where a backfill resumes."""
+    if not coin_ids:
+        return {}
+    rows = await session.execute(
+        select(CandleRecord.coin_id, func.max(CandleRecord.time))
+        .where(
+            CandleRecord.source == source,
+            CandleRecord.interval == interval,
+            CandleRecord.coin_id.in_(list(coin_ids)),
+        )
+        .group_by(CandleRecord.coin_id)
+    )
+    return {coin_id: _epoch(at) for coin_id, at in rows.all() if at is not None}
 
 
 # --------------------------------------------------------------------------- 24 h statistics

@@ -6,6 +6,8 @@ build as many apps as they like without duplicate-registration errors.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -23,6 +25,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._bus_children: dict[tuple[str, str], Any] = {}
         r = self.registry
         self.http_requests = Counter(
             "http_requests_total",
@@ -113,6 +116,16 @@ class Metrics:
         self.portfolio_calculations = Counter(
             "portfolio_calculations_total", "Portfolio valuations computed", registry=r
         )
+
+    def bus_counter(self, topic: str, direction: str) -> Any:
+        """The `bus_messages_total` child of a topic and direction, looked up once: on the
+        bus's hot path a label lookup costs about as much as handing a message over."""
+        child = self._bus_children.get((topic, direction))
+        if child is None:
+            child = self._bus_children[(topic, direction)] = self.bus_messages.labels(
+                topic, direction
+            )
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

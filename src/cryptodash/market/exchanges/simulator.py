@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from cryptodash.market import service
 from cryptodash.market.candles import INTERVALS, Candle, resample
 from cryptodash.market.coins import Universe
+from cryptodash.market.exchanges.feed import STATUS_EVERY, FeedStatus, publish_status
 from cryptodash.market.ingest import TickPublisher
 from cryptodash.market.models import CandleRecord
 from cryptodash.market.normalize import Tick
@@ -398,6 +399,20 @@ class Simulator:
             await asyncio.sleep(max(0.0, next_at - loop.time(), 0.002))
 
 
+async def _report(platform: Platform, simulator: Simulator, coin_ids: Sequence[str]) -> None:
+    """The simulator's line in `/api/market/sources`: always connected."""
+    status = FeedStatus(SOURCE, connections=1, connections_open=1, symbols=list(coin_ids))
+    status.state, status.down_since, status.connected_since = "connected", None, time.time()
+    counted = 0
+    while True:
+        status.messages = status.ticks = simulator.sent
+        status.last_message_at = time.time()
+        platform.metrics.exchange_messages.labels(SOURCE).inc(simulator.sent - counted)
+        counted = simulator.sent
+        await publish_status(platform.cache, status)
+        await asyncio.sleep(STATUS_EVERY)
+
+
 async def run(platform: Platform) -> None:
     """The simulator feed worker: history first, then ticks forever."""
     settings = platform.settings
@@ -413,9 +428,11 @@ async def run(platform: Platform) -> None:
     simulator = Simulator(model, publisher, ticks_per_second=settings.simulator_ticks_per_second)
     platform.metrics.exchange_connection_up.labels(SOURCE).set(1)
     log.info("simulator_started", coins=len(coin_ids), ticks_per_second=simulator.ticks_per_second)
+    reporter = asyncio.create_task(_report(platform, simulator, coin_ids))
     try:
         await simulator.run()
     finally:
+        reporter.cancel()
         platform.metrics.exchange_connection_up.labels(SOURCE).set(0)
         if background is not None and not background.done():
             background.cancel()
