@@ -76,9 +76,10 @@ class NegativeHolding(ValueError):
     """A sell of more than was held at that moment."""
 
     def __init__(self, trade: Trade, held: Decimal) -> None:
+        at = trade.executed_at.isoformat().replace("+00:00", "Z")
         super().__init__(
-            f"selling {decimal_text(trade.quantity)} {trade.coin_id} at "
-            f"{trade.executed_at.isoformat()} but only {decimal_text(held)} is held then"
+            f"selling {decimal_text(trade.quantity)} {trade.coin_id} at {at} "
+            f"but only {decimal_text(held)} is held then"
         )
         self.trade = trade
         self.held = held
