@@ -54,6 +54,7 @@ from cryptodash.portfolio import csv_format
 from cryptodash.portfolio import history as history_math
 from cryptodash.portfolio import risk as risk_math
 from cryptodash.portfolio.accounting import (
+    ZERO,
     Holding,
     Ledger,
     NegativeHolding,
@@ -101,6 +102,8 @@ MAX_HISTORY_POINTS = 366 * 24 + 1
 SNAPSHOT_EVERY = 3600.0
 SNAPSHOT_BATCH = 200
 BENCHMARK = "bitcoin"
+STORABLE = Decimal(10) ** 20
+"""NUMERIC(38,18) holds 20 digits before the point."""
 
 
 def cache_key(user_id: int, portfolio_id: int) -> str:
@@ -525,7 +528,18 @@ async def _record(
     since: datetime | None,
 ) -> None:
     """Holdings and snapshots after a change: `portfolio_assets` rewritten from the ledger,
-    snapshots from `since` on (all when None) dropped, one recorded now."""
+    snapshots from `since` on (all when None) dropped, one recorded now. `Invalid` when a
+    figure to store would not fit NUMERIC(38,18)."""
+    valuation, _ = await _value(session, cache, settings, ledger, None)
+    figures = [valuation.total_value, valuation.cost_basis]
+    for h in ledger.held:
+        figures += [h.quantity, h.average_price or ZERO]
+    if any(abs(f) >= STORABLE for f in figures):
+        raise _invalid(
+            ["body"],
+            "the amounts are too large: holdings, prices and values must stay below 10^20",
+            "too_large",
+        )
     await session.execute(
         sql_delete(PortfolioAsset).where(PortfolioAsset.portfolio_id == portfolio.id)
     )
@@ -544,7 +558,6 @@ async def _record(
         stale = stale.where(PortfolioHistory.timestamp >= since)
     await session.execute(stale)
     await session.flush()
-    valuation, _ = await _value(session, cache, settings, ledger, None)
     await _save_snapshot(session, portfolio.id, valuation, utcnow())
 
 
@@ -1042,6 +1055,9 @@ async def snapshot_all(
                 if not ledger.holdings:
                     continue
                 valuation, _ = await _value(session, cache, settings, ledger, metrics)
+                if max(abs(valuation.total_value), abs(valuation.cost_basis)) >= STORABLE:
+                    log.warning("portfolio_snapshot_too_large", portfolio_id=portfolio.id)
+                    continue
                 await _save_snapshot(session, portfolio.id, valuation, at)
                 recorded += 1
         if len(batch) < SNAPSHOT_BATCH:
