@@ -1,11 +1,12 @@
-"""Tables owned by the portfolio domain (the seed's, with exact decimals and BIGINT ids)."""
+"""Tables owned by the portfolio domain: the seed's (with exact decimals and BIGINT ids) and
+`portfolio_transactions`, of which `portfolio_assets` holds the implied holdings."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cryptodash.platform.db import Base, BigIntId, Numeric38, UTCDateTime, utcnow
@@ -28,6 +29,32 @@ class Portfolio(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Bumped by every change to the portfolio or its transactions: it serialises writers (the
+    # UPDATE takes the row lock) and stamps cached ledgers.
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class PortfolioTransaction(Base):
+    __tablename__ = "portfolio_transactions"
+    __table_args__ = (
+        CheckConstraint("side IN ('buy', 'sell')", name="side"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("fee >= 0", name="fee_not_negative"),
+        Index(None, "portfolio_id", "executed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    portfolio_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("portfolios.id", ondelete="CASCADE")
+    )
+    coin_id: Mapped[str] = mapped_column(String(50))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(Numeric38)
+    price: Mapped[Decimal] = mapped_column(Numeric38)
+    fee: Mapped[Decimal] = mapped_column(Numeric38)
+    executed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class PortfolioAsset(Base):
