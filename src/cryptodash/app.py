@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             yield
         finally:
             if realtime is not None:
-                realtime.hub.close()
+                await realtime.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

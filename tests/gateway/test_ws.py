@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cryptodash.gateway import ws as ws_module
+from cryptodash.gateway.fanout import Update
 from cryptodash.gateway.realtime import Realtime
 from cryptodash.market.ingest import publish_tick
 from cryptodash.market.normalize import make_tick
@@ -27,7 +28,7 @@ from cryptodash.runtime import Platform
 from cryptodash.users import tokens
 from tests.apps import make_settings, serving
 from tests.helpers import eventually
-from tests.users.accounts import new_account
+from tests.users.accounts import Account, new_account
 
 ORIGIN = "http://127.0.0.1:8000"
 
@@ -315,22 +316,23 @@ async def test_a_reader_that_stops_gets_conflated_then_dropped_and_others_keep_u
     app, base = server
     realtime = realtime_of(app)
     stuck_sock = _small_buffer_socket(base)
-    async with (
-        connect(f"{base}/ws/prices", sock=stuck_sock, max_queue=1) as stuck,
-        connect(f"{base}/ws/prices") as reader,
-    ):
-        for ws in (stuck, reader):
-            await send(ws, {"action": "subscribe", "coins": ["*"]})
-            assert (await receive(ws))["type"] == "subscribed"
-        stuck_client = next(c for c in realtime.hub.clients if c.channel == "prices")
-        hub = realtime.hub
+    hub = realtime.hub
+    async with connect(
+        f"{base}/ws/prices", sock=stuck_sock, max_queue=1, close_timeout=0.5
+    ) as stuck:
+        await send(stuck, {"action": "subscribe", "coins": ["*"]})
+        assert (await receive(stuck))["type"] == "subscribed"
+        (stuck_client,) = [c for c in hub.clients if c.channel == "prices"]
+        reader = await connect(f"{base}/ws/prices")
+        await send(reader, {"action": "subscribe", "coins": ["*"]})
+        assert (await receive(reader))["type"] == "subscribed"
         padding = "x" * 2000  # big frames fill the socket buffers quickly
         coins = list(realtime.coin_ids)
         received = 0
         for round_ in range(150):
             for coin in coins:
                 frame = {"type": "price_update", "coin_id": coin, "price": round_, "pad": padding}
-                hub.publish("prices", (coin, None), ws_module.Update.of(frame))
+                hub.publish("prices", (coin, None), Update.of(frame))
             async with asyncio.timeout(10):  # the reader keeps up round by round
                 for _ in coins:
                     await reader.recv()
@@ -345,28 +347,10 @@ async def test_a_reader_that_stops_gets_conflated_then_dropped_and_others_keep_u
         await send(reader, {"action": "ping"})
         frames = await receive_until(reader, lambda f: f["type"] == "pong")
         assert frames[-1]["type"] == "pong"
+        await reader.close()
 
 
 # --------------------------------------------------------------------------- /ws/portfolio
-
-
-class Valuations:
-    """A stand-in portfolio service: each user owns portfolio id == user id; the value
-    follows bitcoin's last price seen by the gateway."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.calls = 0
-
-    async def __call__(
-        self, platform: Platform, user_id: int, portfolio_id: int
-    ) -> Mapping[str, Any] | None:
-        self.calls += 1
-        if portfolio_id != user_id:
-            return None
-        book = realtime_of(self.app).prices.books["bitcoin"]
-        price = max((sp.price for sp in book.sources.values()), default=0)
-        return {"total_value": str(price * 2), "holdings": [{"coin_id": "bitcoin"}]}
 
 
 @pytest.fixture
@@ -376,9 +360,20 @@ async def portfolio_server(
     app, base = server
     monkeypatch.setattr(ws_module, "AUTH_TIMEOUT", 0.5)
     monkeypatch.setattr(ws_module, "SESSION_CHECK_SECONDS", 0.2)
-    realtime_of(app).portfolio_valuation = Valuations(app)
     async with httpx.AsyncClient(base_url=base.replace("ws://", "http://")) as client:
         yield app, base, client
+
+
+async def new_portfolio(client: httpx.AsyncClient, owner: Account, bitcoins: str) -> int:
+    created = await client.post("/api/portfolio", json={"name": "main"}, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    portfolio_id = int(created.json()["id"])
+    trade = {"coin_id": "bitcoin", "side": "buy", "quantity": bitcoins, "price": "50000"}
+    bought = await client.post(
+        f"/api/portfolio/{portfolio_id}/transactions", json=trade, headers=owner.headers
+    )
+    assert bought.status_code == 201, bought.text
+    return portfolio_id
 
 
 async def closed_with(ws: ClientConnection, timeout: float = 5.0) -> tuple[int, list[Any]]:
@@ -422,34 +417,40 @@ async def test_a_refused_token_closes_with_4401(
 async def test_portfolio_updates_follow_prices_for_the_owner_only(
     portfolio_server: tuple[FastAPI, str, httpx.AsyncClient],
 ) -> None:
+    """The real portfolio domain: valued by its service at the market's cached prices."""
     app, base, client = portfolio_server
     me = await new_account(client)
     other = await new_account(client)
+    mine = await new_portfolio(client, me, "2")
+    theirs = await new_portfolio(client, other, "1")
+    # The simulator's own source: its one tick at start-up is replaced, not averaged with.
+    await tick(app, "bitcoin", 60_000, source="simulator")
     async with connect(f"{base}/ws/portfolio") as ws:
         await send(ws, {"action": "auth", "token": me.access, "id": "a"})
         ack = await receive(ws)
         assert (ack["type"], ack["user_id"], ack["id"]) == ("authenticated", me.id, "a")
         assert ack["expires_at"].endswith("Z")
-        await send(ws, {"action": "subscribe", "portfolio_id": other.id})
-        assert (await receive(ws))["code"] == "unknown_portfolio"
+        await send(ws, {"action": "subscribe", "portfolio_id": theirs})
+        assert (await receive(ws))["code"] == "unknown_portfolio"  # 404, not 403: no leak
         await send(ws, {"action": "subscribe", "portfolio_id": "1"})
         assert (await receive(ws))["code"] == "invalid_message"
-        await send(ws, {"action": "subscribe", "portfolio_id": me.id})
+        await send(ws, {"action": "subscribe", "portfolio_id": mine})
         assert await receive(ws) == {
             "type": "subscribed",
             "channel": "portfolio",
-            "portfolio_id": me.id,
+            "portfolio_id": mine,
         }
         first = await receive(ws)
         assert first["type"] == "portfolio_update"
-        assert first["portfolio_id"] == me.id
-        await tick(app, "bitcoin", 123_456)
-        frames = await receive_until(ws, lambda f: float(f.get("total_value", 0)) == 246912)
-        assert frames[-1]["type"] == "portfolio_update"
-        await send(ws, {"action": "unsubscribe", "portfolio_id": me.id})
-        assert (await receive(ws))["type"] == "unsubscribed"
-        await tick(app, "bitcoin", 123_000)
-        assert await silent(ws)
+        assert first["portfolio_id"] == mine
+        assert [a["coin_id"] for a in first["assets"]] == ["bitcoin"]
+        await tick(app, "bitcoin", 61_000, source="simulator")
+        frames = await receive_until(ws, lambda f: float(f["total_value"]) == 122_000, 15)
+        assert float(frames[-1]["unrealized_gain"]) == 22_000
+        await send(ws, {"action": "unsubscribe", "portfolio_id": mine})
+        frames = await receive_until(ws, lambda f: f["type"] == "unsubscribed")
+        await tick(app, "bitcoin", 62_000, source="simulator")
+        assert await silent(ws, 1.0)
 
 
 async def test_an_expired_token_closes_the_socket_and_reauth_extends_it(

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ import orjson
 
 from cryptodash.analytics.consumer import ANALYTICS_UPDATES
 from cryptodash.gateway.fanout import Hub, Topic, Update
+from cryptodash.gateway.portfolios import Portfolios, build_portfolios
 from cryptodash.market import service as market
 from cryptodash.market.coins import Universe
 from cryptodash.market.ingest import PRICE_UPDATES
@@ -49,10 +50,6 @@ from cryptodash.platform.logging import get_logger
 
 if TYPE_CHECKING:
     from cryptodash.runtime import Platform
-
-PortfolioValuation = Callable[["Platform", int, int], Awaitable[Mapping[str, Any] | None]]
-"""`(platform, user_id, portfolio_id)` → the portfolio's current performance (JSON-ready), or
-None when it does not exist or belongs to another user."""
 
 log = get_logger(__name__)
 
@@ -160,8 +157,7 @@ class Realtime:
         self.coin_ids = frozenset(self.universe.ids)
         self.rejected = 0
         self.subscribed = asyncio.Event()
-        self.portfolio_valuation: PortfolioValuation | None = None
-        """How `/ws/portfolio` values a portfolio (see `PortfolioValuation`)."""
+        self.portfolios: Portfolios = build_portfolios(platform)
 
     async def __call__(self, message: Message) -> None:
         topic = message.topic
@@ -228,3 +224,8 @@ class Realtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await stalls
             await subscription.stop()
+
+    async def close(self) -> None:
+        """Shutdown: stop every client's sender, release the portfolio client."""
+        self.hub.close()
+        await self.portfolios.close()

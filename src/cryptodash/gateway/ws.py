@@ -27,7 +27,7 @@ import orjson
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from cryptodash.auth import AuthUser, Public, authenticate_token
+from cryptodash.auth import AuthUser, Public
 from cryptodash.errors import AppError
 from cryptodash.gateway.fanout import WILDCARD, Client, Topic, Update
 from cryptodash.gateway.realtime import ANALYTICS, PORTFOLIO, PRICES, SENTIMENT, Realtime
@@ -313,7 +313,7 @@ class Connection:
 
     async def _verify(self, token: str) -> AuthUser:
         try:
-            return await authenticate_token(self.platform, token)
+            return await self.realtime.portfolios.authenticate(token)
         except AppError as exc:
             if exc.status_code == 401:
                 raise Closing(CLOSE_UNAUTHORIZED, exc.code, exc.message) from None
@@ -348,21 +348,26 @@ class Connection:
         self.client.drop_unwanted()
         self._ack({"type": "unsubscribed", "channel": PORTFOLIO, "portfolio_id": portfolio_id}, ref)
 
-    async def _value(self, portfolio_id: int) -> Mapping[str, Any] | None:
+    async def _value(self, portfolio_id: int) -> dict[str, Any] | None:
         assert self.user is not None
-        valuation = self.realtime.portfolio_valuation
-        if valuation is None:
-            raise ProtocolError("unavailable", "Portfolio valuations are not available here")
+        assert self.token is not None
         try:
-            return await valuation(self.platform, self.user.id, portfolio_id)
+            return await self.realtime.portfolios.performance(self.user, self.token, portfolio_id)
+        except AppError as exc:
+            if exc.status_code == 401:
+                raise Closing(CLOSE_UNAUTHORIZED, exc.code, exc.message) from None
+            log.warning("ws_portfolio_valuation_failed", portfolio_id=portfolio_id, error=repr(exc))
+            raise ProtocolError("unavailable", "The portfolio cannot be valued right now") from exc
         except Exception as exc:
             log.warning("ws_portfolio_valuation_failed", portfolio_id=portfolio_id, error=repr(exc))
             raise ProtocolError("unavailable", "The portfolio cannot be valued right now") from exc
 
-    def _push(self, portfolio_id: int, performance: Mapping[str, Any]) -> None:
-        if self.portfolios.get(portfolio_id) == performance:
+    def _push(self, portfolio_id: int, performance: dict[str, Any]) -> None:
+        # Pushed when a figure changed (the valuation time alone is no news).
+        figures = {k: v for k, v in performance.items() if k != "as_of"}
+        if self.portfolios.get(portfolio_id) == figures:
             return
-        self.portfolios[portfolio_id] = performance
+        self.portfolios[portfolio_id] = figures
         frame = {"type": "portfolio_update", **performance, "portfolio_id": portfolio_id}
         self.client.offer((str(portfolio_id), None), Update.of(frame, time.time()))
 
@@ -380,6 +385,11 @@ class Connection:
         loop = asyncio.get_running_loop()
         checked = valued = loop.time()
         version = self.realtime.prices.version
+        # Valuations read the market's cached prices, which the persister writes up to a flush
+        # after the gateway saw the tick: after a move, keep valuing for a round and two
+        # flushes more.
+        settle = interval + 2 * self.platform.settings.market_flush_seconds
+        settle_until = 0.0
         while True:
             user = self.user
             assert user is not None
@@ -394,8 +404,10 @@ class Connection:
             if now - checked >= SESSION_CHECK_SECONDS:
                 checked = now
                 await self._verify(self.token)
-            moved = self.realtime.prices.version != version
-            if self.portfolios and (moved or now - valued >= PORTFOLIO_REFRESH_SECONDS):
+            if self.realtime.prices.version != version:
+                settle_until = now + settle
+            due = now <= settle_until or now - valued >= PORTFOLIO_REFRESH_SECONDS
+            if self.portfolios and due:
                 version, valued = self.realtime.prices.version, now
                 for portfolio_id in list(self.portfolios):
                     with contextlib.suppress(ProtocolError):
