@@ -43,9 +43,12 @@ def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
 
     WebSockets: a protocol ping every 20 s, and a client that has not answered 20 s later is
     dropped; client frames up to 64 KiB (they are small requests); no per-message compression
-    (each frame would be compressed once per client — fan-out CPU spent on 200-byte frames).
+    (each frame would be compressed once per client — fan-out CPU spent on 200-byte frames);
+    uvicorn's protocol plus the raw-frame extension the hub writes through (`wsserver`).
     """
     import uvicorn
+
+    from cryptodash.gateway.wsserver import FanoutWebSocketProtocol
 
     return uvicorn.Config(
         app,
@@ -59,6 +62,7 @@ def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
         ws_ping_timeout=20,
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
+        ws=FanoutWebSocketProtocol,
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
+import pytest
 
 from cryptodash.gateway.fanout import Client, Hub, Update
 from cryptodash.platform.metrics import Metrics
@@ -15,9 +16,12 @@ from tests.helpers import eventually
 
 
 class Socket:
-    """A fake ASGI send: records frames; `hold()` makes it block like a full socket buffer."""
+    """A fake connection: records frames; `hold()` makes it stop taking data like a full
+    socket buffer. In "asgi" mode the hub's clients send ASGI events to it; in "raw" mode they
+    write wire frames (the server's raw-frame extension)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str = "asgi") -> None:
+        self.mode = mode
         self.frames: list[dict[str, Any]] = []
         self.open = asyncio.Event()
         self.open.set()
@@ -26,11 +30,38 @@ class Socket:
         await self.open.wait()
         self.frames.append(orjson.loads(message["text"]))
 
+    # the raw-frame extension
+    def writable(self) -> bool:
+        return self.open.is_set()
+
+    async def wait_writable(self) -> None:
+        await self.open.wait()
+
+    def write(self, data: bytes) -> None:
+        assert self.open.is_set(), "written while not writable"
+        while data:
+            assert data[0] == 0x81  # a final text frame
+            size, head = data[1], 2
+            if size == 126:
+                size, head = int.from_bytes(data[2:4], "big"), 4
+            self.frames.append(orjson.loads(data[head : head + size]))
+            data = data[head + size :]
+
+    @property
+    def raw(self) -> Socket | None:
+        return self if self.mode == "raw" else None
+
     def hold(self) -> None:
         self.open.clear()
 
     def release(self) -> None:
         self.open.set()
+
+
+@pytest.fixture(params=["asgi", "raw"])
+def mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
 
 
 def tick(coin: str, price: float) -> Update:
@@ -45,7 +76,7 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
 async def start(
     hub: Hub, socket: Socket, channel: str = "prices"
 ) -> tuple[Client, asyncio.Task[None]]:
-    client = hub.connect(socket.send, channel)
+    client = hub.connect(socket.send, channel, raw=socket.raw)
     return client, asyncio.create_task(client.run())
 
 
@@ -55,10 +86,12 @@ async def stop(*tasks: asyncio.Task[None]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_a_slow_client_gets_the_latest_value_per_coin_and_never_delays_the_others() -> None:
+async def test_a_slow_client_gets_the_latest_value_per_coin_and_never_delays_the_others(
+    mode: str,
+) -> None:
     metrics = Metrics()
     hub = Hub(metrics)
-    fast_socket, slow_socket = Socket(), Socket()
+    fast_socket, slow_socket = Socket(mode), Socket(mode)
     fast, fast_task = await start(hub, fast_socket)
     slow, slow_task = await start(hub, slow_socket)
     for client in (fast, slow):
@@ -87,17 +120,18 @@ async def test_a_slow_client_gets_the_latest_value_per_coin_and_never_delays_the
         await stop(fast_task, slow_task)
 
 
-async def test_conflation_keeps_the_order_keys_first_arrived_in() -> None:
+async def test_conflation_keeps_the_order_keys_first_arrived_in(mode: str) -> None:
     hub = Hub(Metrics())
-    socket = Socket()
-    socket.hold()
+    socket = Socket(mode)
     client, task = await start(hub, socket)
     hub.subscribe(client, [("*", None)])
     try:
         hub.publish("prices", ("a", None), tick("a", 1))
-        await asyncio.sleep(0)  # "a" 1 is now in the socket's hands
+        await eventually(lambda: socket.frames)
+        socket.hold()
         for coin, price in [("b", 1), ("c", 1), ("b", 2), ("a", 2), ("c", 2)]:
             hub.publish("prices", (coin, None), tick(coin, price))
+        assert client.queued == 3
         socket.release()
         await eventually(lambda: len(socket.frames) == 4)
         assert [(f["coin_id"], f["price"]) for f in socket.frames] == [
@@ -110,9 +144,9 @@ async def test_conflation_keeps_the_order_keys_first_arrived_in() -> None:
         await stop(task)
 
 
-async def test_subscriptions_by_coin_wildcard_and_interval() -> None:
+async def test_subscriptions_by_coin_wildcard_and_interval(mode: str) -> None:
     hub = Hub(Metrics())
-    sockets = {name: Socket() for name in ("btc_1h", "btc_all", "all_1h", "all", "eth")}
+    sockets = {name: Socket(mode) for name in ("btc_1h", "btc_all", "all_1h", "all", "eth")}
     clients, tasks = {}, []
     for name, socket in sockets.items():
         client, task = await start(hub, socket, "analytics")
@@ -143,11 +177,13 @@ async def test_subscriptions_by_coin_wildcard_and_interval() -> None:
         await stop(*tasks)
 
 
-async def test_subscribing_sends_the_latest_values_and_unsubscribing_drops_queued_ones() -> None:
+async def test_subscribing_sends_the_latest_values_and_unsubscribing_drops_queued_ones(
+    mode: str,
+) -> None:
     hub = Hub(Metrics())
     for coin, price in [("bitcoin", 1), ("ethereum", 2), ("bitcoin", 3)]:
         hub.publish("prices", (coin, None), tick(coin, price))
-    socket = Socket()
+    socket = Socket(mode)
     client, task = await start(hub, socket)
     try:
         hub.subscribe(client, [("bitcoin", None)])
@@ -168,11 +204,11 @@ async def test_subscribing_sends_the_latest_values_and_unsubscribing_drops_queue
         await stop(task)
 
 
-async def test_control_frames_are_never_conflated_and_bounded() -> None:
+async def test_control_frames_are_never_conflated_and_bounded(mode: str) -> None:
     hub = Hub(Metrics())
-    socket = Socket()
+    socket = Socket(mode)
     socket.hold()
-    client = hub.connect(socket.send, "prices", max_control=4)
+    client = hub.connect(socket.send, "prices", raw=socket.raw, max_control=4)
     task = asyncio.create_task(client.run())
     try:
         client.control({"type": "pong", "n": 0})
@@ -190,11 +226,11 @@ async def test_control_frames_are_never_conflated_and_bounded() -> None:
         await stop(task)
 
 
-async def test_a_client_whose_socket_takes_nothing_is_dropped_as_stalled() -> None:
+async def test_a_client_whose_socket_takes_nothing_is_dropped_as_stalled(mode: str) -> None:
     metrics = Metrics()
     hub = Hub(metrics, stall_timeout=0.2)
-    watcher = asyncio.create_task(hub.watch_stalls(interval=0.05))
-    stuck, fine = Socket(), Socket()
+    watcher = asyncio.create_task(hub.watch(interval=0.05))
+    stuck, fine = Socket(mode), Socket(mode)
     stuck.hold()
     stuck_client, stuck_task = await start(hub, stuck)
     fine_client, fine_task = await start(hub, fine)

@@ -210,7 +210,7 @@ class Realtime:
         )
         self.subscribed.set()
         log.info("realtime_started", group=group)
-        stalls = asyncio.create_task(self.hub.watch_stalls(), name="ws:stalls")
+        stalls = asyncio.create_task(self.hub.watch(), name="ws:watch")
         try:
             while True:
                 try:

@@ -31,6 +31,7 @@ from cryptodash.auth import AuthUser, Public
 from cryptodash.errors import AppError
 from cryptodash.gateway.fanout import WILDCARD, Client, Topic, Update
 from cryptodash.gateway.realtime import ANALYTICS, PORTFOLIO, PRICES, SENTIMENT, Realtime
+from cryptodash.gateway.wsserver import EXTENSION
 from cryptodash.market.candles import INTERVAL_NAMES
 from cryptodash.market.normalize import iso_z
 from cryptodash.platform.logging import get_logger
@@ -144,7 +145,8 @@ class Connection:
             await self.ws.close(code=1008, reason="origin not allowed")  # before accept: 403
             return
         await self.ws.accept()
-        client = self._client = self.hub.connect(self.ws.send, self.channel)
+        raw = self.ws.scope.get("extensions", {}).get(EXTENSION)
+        client = self._client = self.hub.connect(self.ws.send, self.channel, raw=raw)
         tasks = [
             asyncio.create_task(client.run(), name="ws:send"),
             asyncio.create_task(self._read(), name="ws:read"),
