@@ -95,7 +95,7 @@ class Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         key = base64.b64encode(os.urandom(16))
-        transport.write(
+        self.transport.write(
             b"GET /ws/prices HTTP/1.1\r\nHost: " + self.host.encode() + b"\r\n"
             b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -185,7 +185,7 @@ def bucket_quantile(before: dict[str, float], after: dict[str, float], q: float)
     return "-"
 
 
-def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
+def start_server(port: int, data_dir: str, log: Any) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTODASH_")}
     for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
         env.pop(name, None)
@@ -208,8 +208,8 @@ def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
             data_dir,
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -226,10 +226,12 @@ def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
 def one(
     clients: int, seconds: float, settle: float, existing: tuple[int, int] | None = None
 ) -> dict[str, Any]:
+    processes: list[Any] = []
     with tempfile.TemporaryDirectory() as data_dir:
+        log = open(os.path.join(data_dir, "server.log"), "wb")  # noqa: SIM115
         if existing is None:
             port = free_port()
-            server = start_server(port, data_dir)
+            server = start_server(port, data_dir, log)
             pid = server.pid
         else:
             port, pid = existing
@@ -238,7 +240,7 @@ def one(
             workers = 1 if clients <= 500 else 2
             shares = [clients // workers + (i < clients % workers) for i in range(workers)]
             ctx = mp.get_context("spawn")
-            pipes, processes, readies = [], [], []
+            pipes, readies = [], []
             start_at = time.time() + 3600  # replaced once everyone is connected
             shared_start = ctx.Value("d", start_at)
             for share in shares:
@@ -247,6 +249,7 @@ def one(
                 process = ctx.Process(
                     target=_client_entry,
                     args=(port, share, shared_start, seconds, send, ready),
+                    daemon=True,
                 )
                 process.start()
                 pipes.append(receive)
@@ -263,16 +266,31 @@ def one(
             cpu_before, metrics_before = cpu_seconds(pid), scrape(port)
             time.sleep(seconds)
             cpu_after, metrics_after = cpu_seconds(pid), scrape(port)
-            results = [pipe.recv() for pipe in pipes]
+            results = []
+            for pipe in pipes:
+                if not pipe.poll(120):
+                    raise RuntimeError("a client process sent no results")
+                results.append(pipe.recv())
             for process in processes:
                 process.join(30)
+        except BaseException:
+            if existing is None and server.poll() is not None:
+                log.flush()
+                with open(os.path.join(data_dir, "server.log"), "rb") as read:
+                    sys.stderr.write(read.read()[-5000:].decode(errors="replace"))
+                sys.stderr.write(f"\nthe server exited with {server.returncode}\n")
+            raise
         finally:
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
             if existing is None:
                 server.send_signal(signal.SIGINT)
                 try:
                     server.wait(20)
                 except subprocess.TimeoutExpired:
                     server.kill()
+            log.close()
     latencies = array("d")
     frames = connected = closed = 0
     for count, raw, ok, lost in results:
@@ -361,12 +379,12 @@ def main() -> None:
     if args.server:
         port, pid = args.server.split(":")
         existing = (int(port), int(pid))
-    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     header = (
         f"{'clients':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'srv p50':>8} {'srv p99':>8} "
         f"{'recv/s':>9} {'sent/s':>9} {'confl/s':>8} {'srv CPU':>8} {'connect':>8} {'dropped':>7}"
     )
-    print(header)
+    print(header, flush=True)
     for n in (int(part) for part in args.clients.split(",")):
         r = one(n, args.seconds, args.settle, existing)
         print(
