@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +12,9 @@ import httpx
 from fastapi import FastAPI
 
 from cryptodash.app import create_app
+from cryptodash.cli import server_config
 from cryptodash.config import Settings
+from tests.helpers import free_port
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -49,3 +52,27 @@ async def running(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield app, client
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, *, service: str = "all"
+) -> AsyncIterator[tuple[FastAPI, str]]:
+    """The app behind a real uvicorn server (as the CLI configures it) on a free port, in this
+    event loop: yields the app and its `ws://host:port` base (WebSockets need a real server)."""
+    import uvicorn
+
+    app = create_app(settings, service=service)
+    port = free_port()
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the server stopped before it started")
+            await asyncio.sleep(0.02)
+        yield app, f"ws://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)

@@ -24,7 +24,9 @@ from cryptodash.gateway.health import router as health_router
 from cryptodash.gateway.meta import router as meta_router
 from cryptodash.gateway.middleware import BodyLimit, RequestContext
 from cryptodash.gateway.proxy import Proxy
+from cryptodash.gateway.realtime import Realtime
 from cryptodash.gateway.security import Cors, RateLimit, SecurityHeaders
+from cryptodash.gateway.ws import router as ws_router
 from cryptodash.platform import schema
 from cryptodash.platform.db import is_connection_error
 from cryptodash.platform.errors import BackendUnavailable
@@ -94,6 +96,8 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
     # or every call would be counted twice.
     limiter = build_rate_limiter(settings.redis_url) if service in (ALL_IN_ONE, "gateway") else None
     proxy = Proxy(settings) if service == "gateway" else None
+    # The edge also serves the WebSockets: every gateway process fans the bus out itself.
+    realtime = Realtime(platform) if service in (ALL_IN_ONE, "gateway") else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,11 +114,13 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             ready = False
         if not ready:
             tasks.append(asyncio.create_task(prepare_schema(platform), name="schema"))
-        for domain in domains:
-            for name, worker in domain.workers(platform):
-                tasks.append(
-                    asyncio.create_task(supervise(name, worker, platform), name=f"worker:{name}")
-                )
+        workers = [pair for domain in domains for pair in domain.workers(platform)]
+        if realtime is not None:
+            workers.append(("gateway.realtime", realtime.run))
+        for name, worker in workers:
+            tasks.append(
+                asyncio.create_task(supervise(name, worker, platform), name=f"worker:{name}")
+            )
         log.info(
             "started",
             mode=service,
@@ -133,6 +139,8 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         try:
             yield
         finally:
+            if realtime is not None:
+                await realtime.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -154,8 +162,11 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         dependencies=[Depends(authorize)],
     )
     app.state.platform = platform
+    app.state.realtime = realtime
     install_error_handlers(app)
     app.include_router(health_router)
+    if realtime is not None:
+        app.include_router(ws_router)
     for domain in domains:
         for router in domain.routers():
             app.include_router(router)

@@ -19,25 +19,31 @@ open to anonymous callers opts out explicitly with `Public`:
     @router.get("/api/market/coins", dependencies=[Public])
     async def coins(user: OptionalUser) -> ...: ...  # public, personalised when a token is sent
 
-Tokens come in `Authorization: Bearer <access token>`; WebSockets (which browsers cannot give
-headers) may send `?access_token=` instead and are closed with 1008 when it is refused. Every
-service verifies the token itself (HS256, issuer, audience, expiry, type) and then checks the
-*current* state of the user and session (`cryptodash.users.service.get_auth_state`: cache
-first, database behind it), so a deactivated user, a demoted admin or a logged-out session is
-refused on the next request even while its token has not expired. The role that counts is
-the current one, never the token's claim.
+Tokens come in `Authorization: Bearer <access token>` and never in URLs (URLs end up in logs
+and browser history). A WebSocket route with `CurrentUser` takes the header too (non-browser
+clients) and is closed with 1008 when it is refused; browsers, which cannot set headers on a
+WebSocket, authenticate with a first frame instead (`cryptodash.gateway.ws`, through
+`authenticate_token`). Every service verifies the token itself (HS256, issuer, audience,
+expiry, type) and then checks the *current* state of the user and session
+(`cryptodash.users.service.get_auth_state`: cache first, database behind it), so a deactivated
+user, a demoted admin or a logged-out session is refused on the next request even while its
+token has not expired. The role that counts is the current one, never the token's claim.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, WebSocketException, status
 from starlette.requests import HTTPConnection
 
 from cryptodash.errors import AppError, Forbidden, ServiceUnavailable, Unauthorized
 from cryptodash.users import service, tokens
+
+if TYPE_CHECKING:
+    from cryptodash.runtime import Platform
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -51,6 +57,8 @@ class AuthUser:
     role: str
     sid: str
     token_id: str
+    expires_at: datetime | None = None
+    """When the access token this caller presented expires."""
 
     @property
     def is_admin(self) -> bool:
@@ -85,13 +93,16 @@ def bearer_token(conn: HTTPConnection) -> str | None:
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized("Authorization must be a Bearer token", headers=_CHALLENGE)
         return value.strip()
-    if conn.scope["type"] == "websocket":
-        return conn.query_params.get("access_token")
     return None
 
 
 async def authenticate(conn: HTTPConnection, token: str) -> AuthUser:
-    platform = conn.app.state.platform
+    return await authenticate_token(conn.app.state.platform, token)
+
+
+async def authenticate_token(platform: Platform, token: str) -> AuthUser:
+    """Verify an access token and the current state of its user and session; `Unauthorized`
+    (or `ServiceUnavailable` when this process cannot check) otherwise."""
     if platform.jwt_secret is None or platform.db is None:
         raise ServiceUnavailable("This service cannot check credentials")
     try:
@@ -105,7 +116,13 @@ async def authenticate(conn: HTTPConnection, token: str) -> AuthUser:
         raise Unauthorized("This account is deactivated", code="account_disabled", headers=_INVALID)
     if state.session_revoked:
         raise Unauthorized("This session has ended; log in again", headers=_INVALID)
-    return AuthUser(id=claims.user_id, role=state.role, sid=claims.sid, token_id=claims.jti)
+    return AuthUser(
+        id=claims.user_id,
+        role=state.role,
+        sid=claims.sid,
+        token_id=claims.jti,
+        expires_at=claims.expires_at,
+    )
 
 
 async def _authenticated(conn: HTTPConnection) -> AuthUser:

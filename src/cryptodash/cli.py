@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cryptodash.config import SERVICE_PORTS, SERVICES, Settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 cli = typer.Typer(
     name="cryptodash",
@@ -36,6 +39,34 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     raise typer.Exit(code)
 
 
+def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
+    """How every cryptodash process serves (the tests and benches use it too).
+
+    WebSockets: a protocol ping every 20 s, and a client that has not answered 20 s later is
+    dropped; client frames up to 64 KiB (they are small requests); no per-message compression
+    (each frame would be compressed once per client — fan-out CPU spent on 200-byte frames);
+    uvicorn's protocol plus the raw-frame extension the hub writes through (`wsserver`).
+    """
+    import uvicorn
+
+    from cryptodash.gateway.wsserver import FanoutWebSocketProtocol
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
+        ws=FanoutWebSocketProtocol,
+    )
+
+
 def _run_server(settings: Settings, service: str, host: str, port: int) -> None:
     import uvicorn
 
@@ -51,18 +82,7 @@ def _run_server(settings: Settings, service: str, host: str, port: int) -> None:
         app = create_app(settings, service=service)
     except ValueError as exc:
         _fail(str(exc))
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, host, port))
     try:
         server.run()
     except SchemaBehind as exc:

@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     sentiment_aggregate_seconds: float = Field(default=300.0, ge=1)
     sentiment_retention_days: int = Field(default=90, ge=1)
 
+    # WebSockets (README: Real-time).
+    ws_stall_seconds: float = Field(default=30.0, gt=0)
+    ws_portfolio_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+
     users_url: str = "http://users:8001"
     market_url: str = "http://market:8002"
     analytics_url: str = "http://analytics:8003"

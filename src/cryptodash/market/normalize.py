@@ -308,6 +308,21 @@ def round_significant(value: Decimal, digits: int = 12) -> Decimal:
     return value.quantize(Decimal(1).scaleb(value.adjusted() - digits + 1))
 
 
+def change_pct(price: Decimal, open_: Decimal | None) -> float | None:
+    """The change from `open_` to `price` in percent, 4 decimals; None without an open."""
+    if not open_:
+        return None
+    return float(round((price - open_) / open_ * 100, 4))
+
+
+def open_from_change(price: float, change: float) -> Decimal | None:
+    """The open a `price` and its `change_pct` imply (an entry carries those two), for
+    recomputing the change against newer prices."""
+    if change <= -100:
+        return None
+    return round_significant(parse_decimal(price) / (1 + parse_decimal(change) / 100))
+
+
 def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
@@ -369,9 +384,7 @@ class CoinBook:
 
         price = round_significant(consolidated.price) if consolidated else None
         open_usd, high_usd, low_usd = usd(stats.open), usd(stats.high), usd(stats.low)
-        change = None
-        if price is not None and open_usd:
-            change = float(round((price - open_usd) / open_usd * 100, 4))
+        change = None if price is None else change_pct(price, open_usd)
         if price is not None:  # the live price is part of the last 24 h by definition
             high_usd = price if high_usd is None else max(high_usd, price)
             low_usd = price if low_usd is None else min(low_usd, price)

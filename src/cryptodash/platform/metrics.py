@@ -95,6 +95,14 @@ class Metrics:
         self.ws_disconnects = Counter(
             "ws_disconnects_total", "WebSocket disconnects by reason", ["reason"], registry=r
         )
+        self.ws_send_latency = Histogram(
+            "ws_send_latency_seconds",
+            "Source event time (a price tick's exchange time; the bus message's produced_at on "
+            "the other channels) to the frame being written to a WebSocket client",
+            ["channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.price_update_latency = Histogram(
             "price_update_latency_seconds",
             "Exchange event time to the price being served",
