@@ -31,8 +31,13 @@ HOUR = int(NOW.timestamp()) // 3600 * 3600
 async def market(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
     """An app tracking three coins on Binance and Coinbase, with ticks and stored history."""
     data_dir: Path = tmp_path_factory.mktemp("market-routes")
+    # NOW is taken when the module is imported; with xdist that can be minutes before this
+    # fixture runs, so the ticks below must not go stale in between.
     settings = make_settings(
-        data_dir, coins="bitcoin,ethereum,binancecoin", exchanges="binance,coinbase"
+        data_dir,
+        coins="bitcoin,ethereum,binancecoin",
+        exchanges="binance,coinbase",
+        price_stale_seconds=3600,
     )
     async with running(settings) as (app, client):
         platform: Platform = app.state.platform

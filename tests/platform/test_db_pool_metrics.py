@@ -19,8 +19,8 @@ def pool_gauges(text: str) -> dict[str, float]:
 
 @pytest.mark.integration
 async def test_postgres_pool_usage_is_published_on_scrape(pg_url: str, data_dir: Path) -> None:
-    # Every singleton job (market maintenance, analytics correlation, portfolio snapshots, …)
-    # holds a pooled connection for its advisory lock: a pool that leaves room for them.
+    # Each singleton job (market maintenance, correlations, portfolio snapshots, …) holds a
+    # pooled connection while it runs: room for them, so the test's own stays in the pool.
     settings = make_settings(data_dir, database_url=pg_url, db_pool_size=8, db_max_overflow=3)
     async with running(settings) as (app, client):
         assert (await client.get("/health/ready")).status_code == 200

@@ -101,8 +101,7 @@ class Trade:
     def check(self) -> None:
         if self.side not in ("buy", "sell"):
             raise ValueError(f"side must be buy or sell, not {self.side!r}")
-        for name in ("quantity", "price", "fee"):
-            value: Decimal = getattr(self, name)
+        for name, value in (("quantity", self.quantity), ("price", self.price), ("fee", self.fee)):
             if not value.is_finite():
                 raise ValueError(f"{name} must be a finite number")
         if self.quantity <= 0:
@@ -203,21 +202,22 @@ class Book:
 
     def apply(self, trade: Trade) -> None:
         trade.check()
-        if self._last is not None and trade.order < self._last:
+        order = trade.order
+        if self._last is not None and order < self._last:
             raise ValueError("trades must be applied in (executed_at, id) order")
-        self._last = trade.order
+        self._last = order
         position = self._positions.get(trade.coin_id)
         if position is None:
             position = self._positions[trade.coin_id] = _Position(trade.coin_id)
         with localcontext(EXACT):
+            gross = trade.quantity * trade.price
             if trade.side == "buy":
-                self._buy(position, trade)
+                self._buy(position, trade, gross + trade.fee)
             else:
-                self._sell(position, trade)
+                self._sell(position, trade, gross - trade.fee)
             position.last_price = trade.price
 
-    def _buy(self, position: _Position, trade: Trade) -> None:
-        cost = trade.cost
+    def _buy(self, position: _Position, trade: Trade, cost: Decimal) -> None:
         if not position.quantity:
             position.opened_at = trade.executed_at
         position.quantity += trade.quantity
@@ -226,7 +226,7 @@ class Book:
         if self.method == "fifo":
             position.lots.append(_Lot(trade.quantity, cost))
 
-    def _sell(self, position: _Position, trade: Trade) -> None:
+    def _sell(self, position: _Position, trade: Trade, proceeds: Decimal) -> None:
         if trade.quantity > position.quantity:
             raise NegativeHolding(trade, position.quantity)
         if self.method == "fifo":
@@ -235,7 +235,6 @@ class Book:
             removed = position.cost_basis
         else:
             removed = ratio(position.cost_basis * trade.quantity, position.quantity)
-        proceeds = trade.proceeds
         position.quantity -= trade.quantity
         position.cost_basis -= removed
         position.proceeds += proceeds

@@ -51,14 +51,13 @@ def _decimal_string(value: object) -> Decimal:
         raise ValueError('must be a decimal string, e.g. "0.5" (a JSON number may be rounded)')
     if not _PLAIN_DECIMAL.fullmatch(value):
         raise ValueError('must be a plain decimal like "1234.5678" (no exponent or spaces)')
-    number = Decimal(value)
-    exponent = number.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)
-    if number and -exponent > PLACES:
+    # Counted on the text: Decimal's abs() and normalize() round to the context's precision.
+    whole, _, fraction = value.lstrip("-").partition(".")
+    if len(fraction.rstrip("0")) > PLACES:
         raise ValueError(f"at most {PLACES} decimal places")
-    if abs(number) >= Decimal(10) ** INTEGER_DIGITS:
+    if len(whole.lstrip("0")) > INTEGER_DIGITS:
         raise ValueError(f"at most {INTEGER_DIGITS} digits before the decimal point")
-    return number
+    return Decimal(value)
 
 
 def _positive(value: Decimal) -> Decimal:

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +55,7 @@ from cryptodash.portfolio import csv_format
 from cryptodash.portfolio import history as history_math
 from cryptodash.portfolio import risk as risk_math
 from cryptodash.portfolio.accounting import (
+    ZERO,
     Holding,
     Ledger,
     NegativeHolding,
@@ -101,6 +103,8 @@ MAX_HISTORY_POINTS = 366 * 24 + 1
 SNAPSHOT_EVERY = 3600.0
 SNAPSHOT_BATCH = 200
 BENCHMARK = "bitcoin"
+STORABLE = Decimal(10) ** 20
+"""NUMERIC(38,18) holds 20 digits before the point."""
 
 
 def cache_key(user_id: int, portfolio_id: int) -> str:
@@ -202,8 +206,8 @@ async def update(
     await session.flush()
     if method_changed:
         # Another method, other cost bases: the holdings and every snapshot change with it.
-        rows = await _transactions(session, portfolio.id)
-        ledger = _replay(rows, portfolio.cost_basis_method, ["body", "cost_basis_method"])
+        trades = await _trades(session, portfolio.id)
+        ledger = _replay(trades, portfolio.cost_basis_method, ["body", "cost_basis_method"])
         await _record(session, cache, settings, portfolio, ledger, since=None)
     return portfolio
 
@@ -234,24 +238,36 @@ def _trade(row: PortfolioTransaction, *, id: int | None = None) -> Trade:
     )
 
 
-async def _transactions(session: AsyncSession, portfolio_id: int) -> Sequence[PortfolioTransaction]:
-    rows = await session.scalars(
-        select(PortfolioTransaction)
+_TRADE_COLUMNS = (
+    PortfolioTransaction.coin_id,
+    PortfolioTransaction.side,
+    PortfolioTransaction.quantity,
+    PortfolioTransaction.price,
+    PortfolioTransaction.fee,
+    PortfolioTransaction.executed_at,
+    PortfolioTransaction.id,
+)
+
+
+async def _trades(session: AsyncSession, portfolio_id: int) -> list[Trade]:
+    """The portfolio's transactions in replay order, as plain rows (a column select is several
+    times cheaper than loading ORM objects)."""
+    rows = await session.execute(
+        select(*_TRADE_COLUMNS)
         .where(PortfolioTransaction.portfolio_id == portfolio_id)
         .order_by(PortfolioTransaction.executed_at, PortfolioTransaction.id)
     )
-    return rows.all()
+    return [Trade(*row) for row in rows.all()]  # type: ignore[arg-type]  # side: CHECK-ed
 
 
 def _replay(
-    rows: Iterable[PortfolioTransaction | Trade],
+    trades: Iterable[Trade],
     method: str,
     loc: Sequence[str],
     where: Mapping[int, str] | None = None,
 ) -> Ledger:
     """Replay the transactions; `Invalid` (at `loc`) when a holding would go negative.
     `where` names the place of a pending transaction in the request (a CSV line)."""
-    trades = [r if isinstance(r, Trade) else _trade(r) for r in rows]
     try:
         return replay(trades, method)  # type: ignore[arg-type]
     except NegativeHolding as exc:
@@ -362,7 +378,7 @@ async def add_transaction(
     portfolio = await _lock(session, user_id=user_id, portfolio_id=portfolio_id)
     _check_coin(settings, data.coin_id, ["body", "coin_id"])
     row = _new_row(portfolio.id, data)
-    stored = await _transactions(session, portfolio.id)
+    stored = await _trades(session, portfolio.id)
     pending = _trade(row, id=PENDING_ID)
     loc = ["body", "quantity"]
     ledger = _replay([*stored, pending], portfolio.cost_basis_method, loc)
@@ -404,8 +420,8 @@ async def update_transaction(
         executed_at=changes.get("executed_at", row.executed_at),
         id=row.id,
     )
-    stored = await _transactions(session, portfolio.id)
-    trades = [edited if r.id == row.id else _trade(r) for r in stored]
+    stored = await _trades(session, portfolio.id)
+    trades = [edited if t.id == row.id else t for t in stored]
     ledger = _replay(trades, portfolio.cost_basis_method, ["body"])
     for name, new in changes.items():
         setattr(row, name, new)
@@ -425,9 +441,9 @@ async def delete_transaction(
 ) -> None:
     portfolio = await _lock(session, user_id=user_id, portfolio_id=portfolio_id)
     row = await _get_transaction(session, portfolio, tx_id)
-    stored = await _transactions(session, portfolio.id)
+    stored = await _trades(session, portfolio.id)
     ledger = _replay(
-        [r for r in stored if r.id != row.id], portfolio.cost_basis_method, ["path", "tx_id"]
+        [t for t in stored if t.id != row.id], portfolio.cost_basis_method, ["path", "tx_id"]
     )
     since = row.executed_at
     await session.delete(row)
@@ -484,22 +500,39 @@ async def import_csv(
         )
     if not parsed:
         raise _invalid(["body"], "no transactions in the file", "csv_error")
-    new_rows = [_new_row(portfolio.id, data) for data in parsed]
-    pending = [_trade(r, id=PENDING_ID + i) for i, r in enumerate(new_rows)]
-    stored = await _transactions(session, portfolio.id)
+    pending = [
+        Trade(d.coin_id, d.side, d.quantity, d.price, d.fee, d.executed_at, PENDING_ID + i)
+        for i, d in enumerate(parsed)
+    ]
+    stored = await _trades(session, portfolio.id)
     where = {PENDING_ID + i: f"line {row.line}" for i, row in enumerate(rows)}
     ledger = _replay([*stored, *pending], portfolio.cost_basis_method, ["body"], where)
-    session.add_all(new_rows)
-    await session.flush()
-    ledger = _with_ids(ledger, {PENDING_ID + i: r.id for i, r in enumerate(new_rows)})
-    since = min(r.executed_at for r in new_rows)
+    now = utcnow()
+    # One bulk INSERT, rows in file order (ids grow in that order, as the replay assumed).
+    await session.execute(
+        sql_insert(PortfolioTransaction),
+        [
+            {
+                "portfolio_id": portfolio.id,
+                "coin_id": d.coin_id,
+                "side": d.side,
+                "quantity": d.quantity,
+                "price": d.price,
+                "fee": d.fee,
+                "executed_at": d.executed_at,
+                "created_at": now,
+            }
+            for d in parsed
+        ],
+    )
+    since = min(d.executed_at for d in parsed)
     await _record(session, cache, settings, portfolio, ledger, since=since)
-    return len(new_rows)
+    return len(parsed)
 
 
 async def export_csv(session: AsyncSession, *, user_id: int, portfolio_id: int) -> str:
     portfolio = await get(session, user_id=user_id, portfolio_id=portfolio_id)
-    rows = await _transactions(session, portfolio.id)
+    rows = await _trades(session, portfolio.id)
     return csv_format.write(
         {
             "executed_at": r.executed_at.isoformat().replace("+00:00", "Z"),
@@ -525,7 +558,18 @@ async def _record(
     since: datetime | None,
 ) -> None:
     """Holdings and snapshots after a change: `portfolio_assets` rewritten from the ledger,
-    snapshots from `since` on (all when None) dropped, one recorded now."""
+    snapshots from `since` on (all when None) dropped, one recorded now. `Invalid` when a
+    figure to store would not fit NUMERIC(38,18)."""
+    valuation, _ = await _value(session, cache, settings, ledger, None)
+    figures = [valuation.total_value, valuation.cost_basis]
+    for h in ledger.held:
+        figures += [h.quantity, h.average_price or ZERO]
+    if any(abs(f) >= STORABLE for f in figures):
+        raise _invalid(
+            ["body"],
+            "the amounts are too large: holdings, prices and values must stay below 10^20",
+            "too_large",
+        )
     await session.execute(
         sql_delete(PortfolioAsset).where(PortfolioAsset.portfolio_id == portfolio.id)
     )
@@ -544,7 +588,6 @@ async def _record(
         stale = stale.where(PortfolioHistory.timestamp >= since)
     await session.execute(stale)
     await session.flush()
-    valuation, _ = await _value(session, cache, settings, ledger, None)
     await _save_snapshot(session, portfolio.id, valuation, utcnow())
 
 
@@ -637,8 +680,8 @@ async def load_ledger(session: AsyncSession, cache: Cache, portfolio: Portfolio)
             return _ledger_from_json(cached)
         except (KeyError, TypeError, ValueError, InvalidOperation):
             log.warning("portfolio_ledger_unreadable", key=key)
-    rows = await _transactions(session, portfolio.id)
-    ledger = _replay(rows, portfolio.cost_basis_method, ["path", "portfolio_id"])
+    trades = await _trades(session, portfolio.id)
+    ledger = _replay(trades, portfolio.cost_basis_method, ["path", "portfolio_id"])
     await set_json(cache, key, _ledger_json(ledger, portfolio.revision), LEDGER_TTL)
     return ledger
 
@@ -839,14 +882,14 @@ async def history(
     close yet takes the hourly snapshot stored for that moment when there is one, else that
     coin's latest trade price."""
     portfolio = await get(session, user_id=user_id, portfolio_id=portfolio_id)
-    rows = await _transactions(session, portfolio.id)
+    trades = await _trades(session, portfolio.id)
     body = HistoryRead(portfolio_id=portfolio.id, interval=interval, range=range_, points=[])
-    if not rows:
+    if not trades:
         return body
     now = now or datetime.now(UTC)
     size = interval_seconds(interval)
     end = now.timestamp()
-    start = rows[0].executed_at.timestamp()
+    start = trades[0].executed_at.timestamp()
     days = RANGE_DAYS[range_]
     if days is not None:
         start = max(start, end - days * 86_400)
@@ -858,7 +901,7 @@ async def history(
         )
     universe = _universe(settings)
     paths = {}
-    for coin_id in dict.fromkeys(r.coin_id for r in rows):
+    for coin_id in dict.fromkeys(t.coin_id for t in trades):
         source = universe.primary_source(coin_id)
         if source is not None and times:
             paths[coin_id] = await _price_path(
@@ -869,7 +912,6 @@ async def history(
                 first=times[0],
                 last=times[-1],
             )
-    trades = [_trade(r) for r in rows]
     points = history_math.reconstruct(trades, portfolio.cost_basis_method, times, paths)  # type: ignore[arg-type]
     gaps = [datetime.fromtimestamp(p.time, UTC) for p in points if not p.complete]
     stored: dict[int, tuple[Decimal, Decimal]] = {}
@@ -1042,6 +1084,9 @@ async def snapshot_all(
                 if not ledger.holdings:
                     continue
                 valuation, _ = await _value(session, cache, settings, ledger, metrics)
+                if max(abs(valuation.total_value), abs(valuation.cost_basis)) >= STORABLE:
+                    log.warning("portfolio_snapshot_too_large", portfolio_id=portfolio.id)
+                    continue
                 await _save_snapshot(session, portfolio.id, valuation, at)
                 recorded += 1
         if len(batch) < SNAPSHOT_BATCH:
