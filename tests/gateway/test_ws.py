@@ -503,3 +503,63 @@ async def test_logging_out_ends_the_socket_and_another_user_cannot_take_it_over(
         code, frames = await closed_with(ws)
     assert code == 4401
     assert frames[-1]["type"] == "error"
+
+
+async def test_a_split_gateway_values_through_the_portfolio_service(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split gateway has no database: it checks the token's signature itself and asks the
+    portfolio service (here an all-in-one process) with the user's own token."""
+    monkeypatch.setattr(ws_module, "SESSION_CHECK_SECONDS", 0.2)
+    secret = "p" * 48
+    backend_settings = make_settings(data_dir, jwt_secret=secret, ws_portfolio_interval_seconds=0.1)
+    async with serving(backend_settings) as (backend, backend_base):
+        http = backend_base.replace("ws://", "http://")
+        gateway_settings = make_settings(
+            data_dir / "gw",
+            jwt_secret=secret,
+            portfolio_url=http,
+            ws_portfolio_interval_seconds=0.1,
+        )
+        async with (
+            serving(gateway_settings, service="gateway") as (gateway, gateway_base),
+            httpx.AsyncClient(base_url=http) as client,
+        ):
+            assert platform_of(gateway).db is None
+            me, other = await new_account(client), await new_account(client)
+            mine, theirs = (
+                await new_portfolio(client, me, "3"),
+                await new_portfolio(client, other, "1"),
+            )
+            await set_cached_price(backend, "bitcoin", 70_000)
+            async with connect(f"{gateway_base}/ws/portfolio") as ws:
+                await send(ws, {"action": "auth", "token": me.access})
+                assert (await receive(ws))["user_id"] == me.id
+                await send(ws, {"action": "subscribe", "portfolio_id": theirs})
+                assert (await receive(ws))["code"] == "unknown_portfolio"
+                await send(ws, {"action": "subscribe", "portfolio_id": mine})
+                assert (await receive(ws))["type"] == "subscribed"
+                update = await receive(ws)
+                assert (update["type"], float(update["total_value"])) == (
+                    "portfolio_update",
+                    210_000,
+                )
+                assert (
+                    await client.post("/api/users/logout", headers=me.headers)
+                ).status_code == 204
+                code, frames = await closed_with(ws)
+            assert code == 4401
+            assert frames[-1]["type"] == "error"
+            async with connect(f"{gateway_base}/ws/portfolio") as ws:
+                await send(ws, {"action": "auth", "token": "forged"})
+                code, _ = await closed_with(ws)
+            assert code == 4401
+
+
+async def set_cached_price(app: FastAPI, coin: str, price: float) -> None:
+    """What the market persister writes: the coin's `price:{coin}` entry."""
+    from cryptodash.market import service as market
+    from cryptodash.platform.cache import set_json
+
+    entry = {"coin_id": coin, "price": price, "change_24h_pct": 0.0, "stale": False}
+    await set_json(platform_of(app).cache, market.price_key(coin), entry, 3600)

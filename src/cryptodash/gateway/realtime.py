@@ -77,6 +77,13 @@ def _epoch(text: object) -> float | None:
         return None
 
 
+def typed_frame(kind: str, body: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    """`{"type": kind, …body, …fields}`: the type first, and never overridden by the body."""
+    frame = {"type": kind, **body, **fields}
+    frame["type"] = kind
+    return frame
+
+
 class PriceFeed:
     """Per-source ticks in, the coin's consolidated `price_update` frame out."""
 
@@ -188,7 +195,7 @@ class Realtime:
         if not isinstance(coin_id, str) or not isinstance(interval, str):
             self.rejected += 1
             return
-        frame = {"type": "analytics_update", **value, "coin_id": coin_id}
+        frame = typed_frame("analytics_update", value, coin_id=coin_id)
         update = Update.of(frame, _epoch(message.headers.get("produced_at")))
         self.hub.publish(ANALYTICS, (coin_id, interval), update)
 
@@ -199,7 +206,7 @@ class Realtime:
             self.rejected += 1
             return
         body = value if isinstance(value, dict) else {"data": value}
-        frame = {"type": "sentiment_update", **body, "coin_id": coin_id}
+        frame = typed_frame("sentiment_update", body, coin_id=coin_id)
         update = Update.of(frame, _epoch(message.headers.get("produced_at")))
         self.hub.publish(SENTIMENT, (coin_id, None), update)
 

@@ -30,7 +30,14 @@ from starlette.websockets import WebSocketDisconnect
 from cryptodash.auth import AuthUser, Public
 from cryptodash.errors import AppError
 from cryptodash.gateway.fanout import WILDCARD, Client, Topic, Update
-from cryptodash.gateway.realtime import ANALYTICS, PORTFOLIO, PRICES, SENTIMENT, Realtime
+from cryptodash.gateway.realtime import (
+    ANALYTICS,
+    PORTFOLIO,
+    PRICES,
+    SENTIMENT,
+    Realtime,
+    typed_frame,
+)
 from cryptodash.gateway.wsserver import EXTENSION
 from cryptodash.market.candles import INTERVAL_NAMES
 from cryptodash.market.normalize import iso_z
@@ -370,7 +377,7 @@ class Connection:
         if self.portfolios.get(portfolio_id) == figures:
             return
         self.portfolios[portfolio_id] = figures
-        frame = {"type": "portfolio_update", **performance, "portfolio_id": portfolio_id}
+        frame = typed_frame("portfolio_update", performance, portfolio_id=portfolio_id)
         self.client.offer((str(portfolio_id), None), Update.of(frame, time.time()))
 
     async def _session(self) -> None:
