@@ -27,6 +27,15 @@ from tests.helpers import free_port, unique, wait_for_port
 
 os.environ.setdefault("CRYPTODASH_ENV", "test")
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Plain JSON logging in tests: structlog's default console renderer formats tracebacks
+    with rich, which took minutes per logged exception on a loaded machine."""
+    from cryptodash.platform.logging import configure_logging
+
+    configure_logging(service="test", level="INFO", json=True)
+
+
 PG_ADMIN_URL = os.environ.get("CRYPTODASH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("CRYPTODASH_TEST_REDIS", "redis://127.0.0.1:6379")
 

@@ -6,7 +6,6 @@ import json
 import logging
 
 import pytest
-import structlog
 
 from cryptodash.platform.logging import configure_logging, get_logger, request_id_var
 
@@ -22,9 +21,8 @@ def test_json_lines_with_request_id(capsys: pytest.CaptureFixture[str]) -> None:
         logging.getLogger("uvicorn.error").warning("from the standard library")
         lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     finally:
-        # Back to the defaults: later tests must not write to this test's captured stderr.
-        logging.getLogger().handlers.clear()
-        structlog.reset_defaults()
+        # Back to the suite's configuration (tests/conftest.py).
+        configure_logging(service="test", level="INFO", json=True)
     first = lines[0]
     assert first["message"] == "tick_published"
     assert first["level"] == "info"
