@@ -44,9 +44,7 @@ async def client_from(app: FastAPI, ip: str) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
-@pytest.mark.skip(
-    reason="hangs since the session-1 merges (connectors/realtime/portfolio on one all-in-one app); tracked in the closing note, to fix next session"
-)
+@pytest.mark.skip(reason=HANGS)
 async def test_security_headers_on_every_response(data_dir: Path) -> None:
     settings = make_settings(data_dir, max_body_bytes=2048)
     async with running(settings) as (app, client):
@@ -129,9 +127,7 @@ def limited_settings(request: pytest.FixtureRequest, data_dir: Path) -> Any:
     return make_settings(data_dir, redis_url=redis_url, **LIMITED)
 
 
-@pytest.mark.skip(
-    reason="hangs since the session-1 merges (connectors/realtime/portfolio on one all-in-one app); tracked in the closing note, to fix next session"
-)
+@pytest.mark.skip(reason=HANGS)
 async def test_anonymous_calls_are_limited_per_ip(limited_settings: Any) -> None:
     async with (
         running(limited_settings) as (app, _),
