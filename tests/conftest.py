@@ -193,6 +193,8 @@ KNOWN_BROKEN = {
     "tests/market/test_persister.py::test_redelivery_to_a_new_consumer_uses_the_stored_offsets",
     "tests/platform/test_db_pool_metrics.py::test_postgres_pool_usage_is_published_on_scrape",
     "tests/web/test_browser.py",
+    "tests/portfolio/test_history.py::test_hourly_points_use_snapshots_where_a_coin_has_no_candle",
+    "tests/analytics/test_e2e.py::test_demo_analytics_for_every_coin_and_interval",
 }
 
 
