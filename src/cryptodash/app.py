@@ -31,6 +31,7 @@ from cryptodash.platform import schema
 from cryptodash.platform.db import is_connection_error
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger
+from cryptodash.platform.tasks import cancel_and_wait
 from cryptodash.platform.ratelimit import build_rate_limiter
 from cryptodash.runtime import (
     ALL_IN_ONE,
@@ -141,9 +142,7 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         finally:
             if realtime is not None:
                 await realtime.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
             if proxy is not None:
                 await proxy.close()
             if limiter is not None:

@@ -50,8 +50,12 @@ async def get_read_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+# scope="function": the transaction commits before the response goes out, so a 201 is only
+# sent for a write that is in the database (a failed commit is a 503/500, never a lost write),
+# and the client's next request sees it. FastAPI's default scope for dependencies with
+# `yield` ("request") ends them after the response is sent.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 async def get_cache(platform: PlatformDep) -> Cache:

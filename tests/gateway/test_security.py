@@ -17,9 +17,6 @@ from cryptodash.auth import Public
 from tests.apps import make_settings, running
 from tests.users.accounts import PASSWORD, new_account, register
 
-# Known defect: these hang on the merged all-in-one app; see the session-1 closing note.
-HANGS = "hangs since the session-1 merges; to fix next session"
-
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -44,7 +41,6 @@ async def client_from(app: FastAPI, ip: str) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
-@pytest.mark.skip(reason=HANGS)
 async def test_security_headers_on_every_response(data_dir: Path) -> None:
     settings = make_settings(data_dir, max_body_bytes=2048)
     async with running(settings) as (app, client):
@@ -127,7 +123,6 @@ def limited_settings(request: pytest.FixtureRequest, data_dir: Path) -> Any:
     return make_settings(data_dir, redis_url=redis_url, **LIMITED)
 
 
-@pytest.mark.skip(reason=HANGS)
 async def test_anonymous_calls_are_limited_per_ip(limited_settings: Any) -> None:
     async with (
         running(limited_settings) as (app, _),

@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from cryptodash.market.normalize import Tick, iso_z
 from cryptodash.platform.cache import Cache
 from cryptodash.platform.logging import get_logger
+from cryptodash.platform.tasks import cancel_and_wait
 from cryptodash.platform.metrics import Metrics
 
 log = get_logger(__name__)
@@ -448,9 +449,7 @@ class ExchangeFeed:
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         self.status.connections_open = 0
         self._set_up()
 

@@ -27,6 +27,7 @@ from cryptodash.market.exchanges.feed import (
 from cryptodash.market.ingest import TickPublisher
 from cryptodash.platform.db import Database
 from cryptodash.platform.logging import get_logger
+from cryptodash.platform.tasks import cancel_and_wait
 from cryptodash.runtime import Platform
 
 log = get_logger(__name__)
@@ -126,9 +127,7 @@ async def run_exchange(platform: Platform, spec: ExchangeSpec) -> None:
             task.result()  # a part that failed fails the worker (the supervisor restarts it)
         raise RuntimeError(f"{spec.name}: a feed task ended")
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         with contextlib.suppress(Exception):
             await publisher.close()
         await rest.close()

@@ -20,6 +20,7 @@ from cryptodash.market.exchanges.feed import (
     ExchangeUnavailable,
 )
 from cryptodash.platform.logging import get_logger
+from cryptodash.platform.tasks import raise_if_cancelled
 
 log = get_logger(__name__)
 
@@ -103,6 +104,7 @@ class RestClient:
             try:
                 response = await self._client.get(path, params=params)
             except httpx.HTTPError as exc:  # timeouts, refused connections, broken streams
+                raise_if_cancelled()
                 problem = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(backoff.next())
                 continue

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from cryptodash.platform.logging import get_logger
+from cryptodash.platform.tasks import raise_if_cancelled
 from cryptodash.sentiment.normalize import iso
 
 log = get_logger(__name__)
@@ -102,6 +103,7 @@ class Source(ABC):
             self.back_off(now, str(exc), exc.retry_after)
             return []
         except (httpx.HTTPError, OSError, ValueError) as exc:
+            raise_if_cancelled()
             self.state, self.last_error = "error", f"{type(exc).__name__}: {exc}"
             self.next_poll_at = now + timedelta(seconds=min(self.poll_seconds, 60.0))
             log.warning("news_source_failed", source=self.name, error=self.last_error)

@@ -22,6 +22,7 @@ import feedparser
 import httpx
 
 from cryptodash import __version__
+from cryptodash.platform.tasks import raise_if_cancelled
 from cryptodash.sentiment.normalize import plain_text
 from cryptodash.sentiment.sources import (
     MAX_BACKOFF,
@@ -118,6 +119,7 @@ class FeedSource(Source):
                 errors += 1
                 self._fail(feed, now, str(exc), exc.retry_after)
             except (httpx.HTTPError, OSError, ValueError) as exc:
+                raise_if_cancelled()
                 errors += 1
                 self._fail(feed, now, f"{type(exc).__name__}: {exc}")
         if attempted and errors == attempted:
