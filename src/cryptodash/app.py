@@ -31,8 +31,8 @@ from cryptodash.platform import schema
 from cryptodash.platform.db import is_connection_error
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger
-from cryptodash.platform.tasks import cancel_and_wait
 from cryptodash.platform.ratelimit import build_rate_limiter
+from cryptodash.platform.tasks import cancel_and_wait
 from cryptodash.runtime import (
     ALL_IN_ONE,
     Platform,

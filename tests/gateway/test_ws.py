@@ -199,7 +199,9 @@ async def test_keepalive_protocol_ping_and_application_ping(server: tuple[FastAP
         assert frame["time"].endswith("Z")
 
 
-async def test_origin_must_be_one_of_the_cors_origins(server: tuple[FastAPI, str]) -> None:
+async def test_origin_must_be_the_gateways_own_or_a_cors_origin(
+    server: tuple[FastAPI, str],
+) -> None:
     app, base = server
     with pytest.raises(InvalidStatus) as refused:
         async with connect(f"{base}/ws/prices", additional_headers={"Origin": "https://evil.test"}):
@@ -209,6 +211,16 @@ async def test_origin_must_be_one_of_the_cors_origins(server: tuple[FastAPI, str
     async with connect(f"{base}/ws/prices", additional_headers={"Origin": ORIGIN}) as ws:
         await send(ws, {"action": "ping"})
         assert (await receive(ws))["type"] == "pong"
+    # The page the gateway serves itself, on whatever host and port it is reached.
+    own = base.replace("ws://", "http://")
+    async with connect(f"{base}/ws/prices", additional_headers={"Origin": own}) as ws:
+        await send(ws, {"action": "ping"})
+        assert (await receive(ws))["type"] == "pong"
+    # Same host, another port: another origin.
+    other_port = own.rsplit(":", 1)[0] + ":1"
+    with pytest.raises(InvalidStatus):
+        async with connect(f"{base}/ws/prices", additional_headers={"Origin": other_port}):
+            pass
 
 
 async def test_analytics_by_coin_and_interval(server: tuple[FastAPI, str]) -> None:

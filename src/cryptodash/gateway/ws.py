@@ -10,8 +10,9 @@
   channel's updates, and `{"type": "error", "code", "message"}` for a bad frame — the
   connection stays open.
 
-A browser's `Origin` must be one of `CRYPTODASH_CORS_ORIGINS` (clients that send none, such as
-scripts, are let in). Tokens never travel in URLs.
+A browser's `Origin` must be the gateway's own (the page it serves, whatever host and port it
+is reached on) or one of `CRYPTODASH_CORS_ORIGINS`; clients that send none, such as scripts,
+are let in. Tokens never travel in URLs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, WebSocket
@@ -84,8 +86,14 @@ class Closing(Exception):
         self.message = message
 
 
-def origin_allowed(origin: str | None, allowed: Sequence[str]) -> bool:
-    return origin is None or origin in allowed or "*" in allowed
+def origin_allowed(origin: str | None, allowed: Sequence[str], host: str | None = None) -> bool:
+    """Same-origin (the Origin's host and port are the request's `Host`), a configured CORS
+    origin, or no Origin at all (not a browser). A page on another site is refused, which is
+    what stops cross-site WebSocket hijacking."""
+    if origin is None or origin in allowed or "*" in allowed:
+        return True
+    netloc = urlsplit(origin).netloc.lower()
+    return bool(host) and netloc == (host or "").lower()
 
 
 @router.websocket("/ws/prices")
@@ -147,7 +155,8 @@ class Connection:
 
     async def serve(self) -> None:
         settings = self.platform.settings
-        if not origin_allowed(self.ws.headers.get("origin"), settings.cors_origins):
+        headers = self.ws.headers
+        if not origin_allowed(headers.get("origin"), settings.cors_origins, headers.get("host")):
             self.platform.metrics.ws_disconnects.labels("origin_refused").inc()
             await self.ws.close(code=1008, reason="origin not allowed")  # before accept: 403
             return

@@ -32,8 +32,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from cryptodash.market.normalize import Tick, iso_z
 from cryptodash.platform.cache import Cache
 from cryptodash.platform.logging import get_logger
-from cryptodash.platform.tasks import cancel_and_wait
 from cryptodash.platform.metrics import Metrics
+from cryptodash.platform.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
