@@ -474,6 +474,7 @@ async def test_an_expired_token_closes_the_socket_and_reauth_extends_it(
     assert secret is not None
 
     def short(seconds: int) -> str:
+        """A token for `seconds` (exp is whole seconds: valid for seconds-1 to seconds)."""
         claims = tokens.decode(secret, me.access, expected="access")
         token, _ = tokens.issue(
             secret, user_id=me.id, role="user", type="access", sid=claims.sid, ttl_seconds=seconds
@@ -481,13 +482,13 @@ async def test_an_expired_token_closes_the_socket_and_reauth_extends_it(
         return token
 
     async with connect(f"{base}/ws/portfolio") as ws:
-        await send(ws, {"action": "auth", "token": short(1)})
+        await send(ws, {"action": "auth", "token": short(2)})
         assert (await receive(ws))["type"] == "authenticated"
         await send(ws, {"action": "auth", "token": me.access})  # a fresh token, before expiry
         assert (await receive(ws))["type"] == "authenticated"
-        assert await silent(ws, 2.5)  # still open past the first token's expiry
+        assert await silent(ws, 3.0)  # still open past the first token's expiry
     async with connect(f"{base}/ws/portfolio") as ws:
-        await send(ws, {"action": "auth", "token": short(1)})
+        await send(ws, {"action": "auth", "token": short(2)})
         assert (await receive(ws))["type"] == "authenticated"
         code, frames = await closed_with(ws)
     assert code == 4401
