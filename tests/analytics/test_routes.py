@@ -261,3 +261,20 @@ def test_fill_gaps_is_what_the_series_uses() -> None:
     holed = candles[:3] + candles[6:]
     assert len(service.regular(holed, "1m")) == 10
     assert service.regular(holed, "1m") == fill_gaps(holed, "1m")
+
+
+def test_a_body_over_a_history_still_arriving_is_cached_briefly() -> None:
+    """Until the history reaches the last closed bucket (none yet, or a backfill still
+    writing), a body lives LIVE_TTL seconds, not until the next bucket closes."""
+    hour = 3600
+    now = 100 * hour + 600.0  # ten minutes into an hour
+
+    def series(times: list[int]) -> service.Series:
+        candles = [walk_candles(t, "1h", 1, seed=1)[0] for t in times]
+        return service.Series("bitcoin", "1h", "binance", candles, live=False)
+
+    assert service.series_ttl(series([]), "1h", now) == service.LIVE_TTL
+    assert service.series_ttl(series([97 * hour]), "1h", now) == service.LIVE_TTL
+    complete = series([98 * hour, 99 * hour])
+    assert service.series_ttl(complete, "1h", now) == service.closed_ttl("1h", now)
+    assert service.closed_ttl("1h", now) > service.LIVE_TTL

@@ -144,8 +144,11 @@ async def test_redelivery_to_a_new_consumer_uses_the_stored_offsets(db: Database
         Tick("ethereum", "coinbase", D("3499"), D("1"), base + timedelta(seconds=0.001), "USD"),
     ]
     all_messages = messages(first + later)
+    # One wall clock for all three, so that buckets closing while a slow machine runs this do
+    # not make the runs differ.
+    clock = lambda: base + timedelta(seconds=3)  # noqa: E731
 
-    reference = persister(db, durable_offsets=True, consumer="reference")
+    reference = persister(db, durable_offsets=True, consumer="reference", clock=clock)
     await deliver(reference, all_messages)
     expected = await rows(db)
 
@@ -153,9 +156,9 @@ async def test_redelivery_to_a_new_consumer_uses_the_stored_offsets(db: Database
         await session.execute(Price.__table__.delete())
         await session.execute(CandleRecord.__table__.delete())
 
-    crashed = persister(db, durable_offsets=True)
+    crashed = persister(db, durable_offsets=True, clock=clock)
     await deliver(crashed, all_messages[: len(first)])
-    successor = persister(db, durable_offsets=True)
+    successor = persister(db, durable_offsets=True, clock=clock)
     await deliver(successor, all_messages)  # everything again, from offset 0
     assert await rows(db) == expected
     assert successor.duplicates == len(first)

@@ -80,6 +80,18 @@ def closed_ttl(interval: str, now: float | None = None) -> float:
     return min(MAX_TTL, max(MIN_TTL, next_final - now))
 
 
+def series_ttl(series: Series, interval: str, now: float | None = None) -> float:
+    """`closed_ttl` for a series that reaches the last closed bucket; `LIVE_TTL` for one that
+    does not (no candles yet, or history still being written or backfilled), so a body made
+    before the history arrived is not served for minutes after it has."""
+    size = interval_seconds(interval)
+    now = time.time() if now is None else now
+    last_closed = (now // size - 1) * size
+    if not series.candles or series.candles[-1].time < last_closed:
+        return LIVE_TTL
+    return closed_ttl(interval, now)
+
+
 def check_coin(universe: Universe, coin_id: str) -> str:
     """The coin's primary source; NotFound for a coin this deployment does not track."""
     source = universe.primary_source(coin_id)
@@ -282,7 +294,7 @@ async def indicators_json(
         return raw
     series = await load_series(session, universe, coin_id, interval, live=False)
     raw = orjson.dumps(indicators_body(series, metrics, limit))
-    await cache.set(key, raw, closed_ttl(interval))
+    await cache.set(key, raw, series_ttl(series, interval))
     return raw
 
 
@@ -297,7 +309,7 @@ async def summary_json(
         return raw
     series = await load_series(session, universe, coin_id, interval, live=True)
     raw = orjson.dumps(summary_from_series(series))
-    await cache.set(key, raw, LIVE_TTL if series.live else closed_ttl(interval))
+    await cache.set(key, raw, LIVE_TTL if series.live else series_ttl(series, interval))
     return raw
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -61,6 +61,10 @@ MAX_BACKLOG = 200_000
 LINGER_BELOW = 500
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class _Unwritten:
     """Writes not yet in the database, merged so a retry writes each row once."""
@@ -97,8 +101,10 @@ class PricePersister:
         durable_offsets: bool = False,
         consumer: str = GROUP,
         max_batch: int = 20_000,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db
+        self.clock = clock or _utc_now
         self.cache = cache
         self.metrics = metrics
         self.universe = universe
@@ -167,7 +173,7 @@ class PricePersister:
         async with self._lock:
             self._last_flush = time.monotonic()
             batch, self._pending = self._pending, []
-            now = datetime.now(UTC)
+            now = self.clock()
             ticks: list[Tick] = []
             if batch:
                 if self.durable_offsets and (not self._offsets_loaded or self._gap(batch)):
