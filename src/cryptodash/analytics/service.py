@@ -12,7 +12,9 @@ Cache keys (`analytics:{metric}:{coin_id}:{interval}`):
 - `analytics:{sma_50|rsi_14|…}:{coin}:{interval}` — the latest value of a metric, over the
   forming candle when there is one (`"live": true`), written by the consumer;
 - `analytics:summary:{coin}:{interval}` — the `/summary` body;
-- `analytics:series;{query}:{coin}:{interval}` — an `/indicators` body (closed candles only);
+- `analytics:series;{query}:{coin}:{interval}` — an `/indicators` body (closed candles only;
+  the query part starts with `v2` since candle times became Unix seconds, so no body cached
+  in the old shape is served after an upgrade);
 - `analytics:correlation_{window}:{coins|all}:{interval}` — a `/correlation` body;
 - `analytics:volatility_{window}:{coin}:{interval}` — the latest volatility (live, as above).
 
@@ -158,8 +160,10 @@ async def load_series(
 
 
 def candle_json(c: Candle) -> dict[str, Any]:
+    """One candle as `/api/market/{coin}/candles` sends it: `time` the bucket start in Unix
+    seconds, so a chart can take either endpoint's candles."""
     return {
-        "time": iso(c.time),
+        "time": c.time,
         "open": float(c.open),
         "high": float(c.high),
         "low": float(c.low),
@@ -287,7 +291,7 @@ async def indicators_json(
     limit: int,
 ) -> bytes:
     check_coin(universe, coin_id)
-    query = ";".join([f"limit={limit}", *(m.name for m in sorted(metrics, key=lambda m: m.name))])
+    query = ";".join(["v2", f"limit={limit}", *(m.name for m in sorted(metrics, key=lambda m: m.name))])
     key = metric_key(f"series;{query}", coin_id, interval)
     raw = await cache.get(key)
     if raw is not None:
