@@ -95,7 +95,6 @@ export const NOTIFICATION_LABELS: Record<keyof Preferences["notifications"], { l
 };
 
 const utf8 = new TextEncoder();
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export const newPasswordRule = z
@@ -116,3 +115,16 @@ export const passwordChangeSchema = z
     message: "The two new passwords differ.",
   });
 export type PasswordChangeValues = z.infer<typeof passwordChangeSchema>;
+
+/** A 422's `details` as messages by body field (`["body", "new_password"]` → `new_password`). */
+export function fieldErrors(
+  details: readonly { loc: readonly (string | number)[]; msg: string }[] | undefined,
+  fields: readonly string[],
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const detail of details ?? []) {
+    const field = detail.loc.find((part): part is string => typeof part === "string" && fields.includes(part));
+    if (field && !(field in out)) out[field] = detail.msg.replace(/^Value error, /, "");
+  }
+  return out;
+}
