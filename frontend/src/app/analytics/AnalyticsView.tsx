@@ -106,6 +106,7 @@ function Volatility({ interval, coins, live }: { interval: Interval; coins: Coin
   const max = Math.max(0, ...rows.map((row) => row.volatility ?? 0));
   return (
     <Panel
+      className="min-w-0"
       title="Volatility ranking"
       action={
         <Select id="volatility-window" label="Window" value={String(window)} onChange={(value) => setWindow(Number(value))}>
@@ -123,6 +124,11 @@ function Volatility({ interval, coins, live }: { interval: Interval; coins: Coin
         <ErrorState message={`Volatility is unavailable: ${errorMessage(data.error)}`} onRetry={() => void data.refetch()} />
       ) : (
         <>
+          {rows.length > 0 && rows.every((row) => row.volatility === null) && (
+            <p className="mb-2 text-xs text-warn" role="status">
+              No values yet: these coins lack {window + 1} {interval} candles of history here.
+            </p>
+          )}
           <VolatilityTable rows={rows} max={max} />
           <p className="mt-2 text-xs text-muted">
             Standard deviation of {interval} log returns over the last {window} candles, annualized (365 days).
@@ -140,7 +146,7 @@ function Correlation({ initialInterval, symbols }: { initialInterval: Interval; 
   const data = useCorrelation(interval, window, true);
   const hasValues = data.data?.matrix.some((row, i) => row.some((value, j) => i !== j && value !== null)) ?? false;
   return (
-    <Panel title="Correlation">
+    <Panel title="Correlation" className="min-w-0">
       <div className="mb-3 flex flex-wrap gap-3">
         <Select id="correlation-interval" label="Heatmap timeframe" value={interval} onChange={(value) => setInterval(value as Interval)}>
           {INTERVALS.map((value) => (

@@ -183,7 +183,7 @@ export function SentimentView() {
         <div className="grid gap-4 lg:grid-cols-[24rem_minmax(0,1fr)]">
           <Panel
             title="Score by coin"
-            action={<LiveBadge on={stream.status === "open"} title={stream.status === "open" ? "Scores stream over /ws/sentiment" : "Scores refresh every minute"} />}
+            action={<LiveBadge testId="scores-live" on={stream.status === "open"} title={stream.status === "open" ? "Scores stream over /ws/sentiment" : "Scores refresh every minute"} />}
             className="min-w-0"
           >
             <div className="mb-3 flex flex-wrap gap-2">

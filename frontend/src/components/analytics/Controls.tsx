@@ -63,10 +63,11 @@ export function Select({
   );
 }
 
-export function LiveBadge({ on, title }: { on: boolean; title: string }) {
+export function LiveBadge({ on, title, testId }: { on: boolean; title: string; testId?: string }) {
   return (
     <span
       title={title}
+      data-testid={testId}
       className="inline-flex items-center gap-1 rounded-full border border-line px-2 py-0.5 text-[11px] font-normal normal-case tracking-normal text-muted"
     >
       <span aria-hidden className={`h-1.5 w-1.5 rounded-full ${on ? "bg-up" : "bg-muted"}`} />

@@ -91,7 +91,7 @@ export function LiveFigures({
   return (
     <Panel
       title="Latest values"
-      action={<LiveBadge on={streaming && fromStream} title={streaming ? "Values stream over /ws/analytics" : "Values refresh every 30 s"} />}
+      action={<LiveBadge testId="live-values-badge" on={streaming && fromStream} title={streaming ? "Values stream over /ws/analytics" : "Values refresh every 30 s"} />}
     >
       {!figures ? (
         <Loading label="Loading values" rows={4} />

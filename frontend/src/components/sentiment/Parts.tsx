@@ -131,7 +131,7 @@ export function ModelInfo({ model }: { model: SentimentModel }) {
       <p>
         <span className="text-muted">Model in use:</span> <strong className="font-medium">{active}</strong>
         {kind && <span className="text-muted"> · {kind}</span>}
-        {model.state && model.state !== "ready" && <span className="text-muted"> · {model.state}</span>}
+        {model.state && !["ready", "loaded"].includes(model.state) && <span className="text-muted"> · {model.state}</span>}
       </p>
       {model.fallback && (
         <p className="mt-1 text-xs text-warn">
