@@ -46,7 +46,11 @@ def test_analytics_draws_chart_and_heatmap_and_a_timeframe_change_refetches(
     expect(heatmap).to_be_visible()
     cells = page.get_by_test_id("heatmap-cell")
     expect(cells).to_have_count(len(coins) ** 2)
-    expect(cells.first).to_have_text("1.00")  # a coin with itself, on the diagonal
+    # A coin with itself, on the diagonal: the number shown, its meaning for screen readers.
+    expect(cells.first.locator("[aria-hidden]")).to_have_text("1.00")
+    expect(cells.first).to_have_accessible_name(
+        re.compile(r"^(\w+) and \1: 1\.00, strong positive$")
+    )
     assert cells.first.evaluate("e => getComputedStyle(e).backgroundColor") != "rgba(0, 0, 0, 0)"
     expect(page.get_by_test_id("volatility-ranking").locator("tbody tr")).to_have_count(len(coins))
     expect(page.get_by_test_id("signals").locator("li")).to_have_count(5)

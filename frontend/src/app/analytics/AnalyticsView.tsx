@@ -226,14 +226,14 @@ export function AnalyticsView() {
           </Select>
           <Segmented label="Timeframe" options={INTERVALS} value={interval} onChange={setInterval} />
         </div>
-        <div className="grid gap-4 lg:grid-cols-[minmax(0,1fr)_22rem]">
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-[minmax(0,1fr)_22rem]">
           <Explorer coin={coin} interval={interval} picks={picks} onToggle={toggle} />
           <div className="min-w-0 space-y-4">
             <SignalsPanel summary={summary} coinName={coin.name} />
             <LiveFigures figures={figures} fromStream={figures?.fromStream ?? false} streaming={stream.status === "open"} />
           </div>
         </div>
-        <div className="grid gap-4 lg:grid-cols-[22rem_minmax(0,1fr)]">
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-[22rem_minmax(0,1fr)]">
           <Volatility interval={interval} coins={list} live={stream.updates} />
           <Correlation key={interval} initialInterval={interval} symbols={symbols} />
         </div>

@@ -180,7 +180,7 @@ export function SentimentView() {
             <ModelInfo model={model.data} />
           )}
         </Panel>
-        <div className="grid gap-4 lg:grid-cols-[24rem_minmax(0,1fr)]">
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-[24rem_minmax(0,1fr)]">
           <Panel
             title="Score by coin"
             action={<LiveBadge testId="scores-live" on={stream.status === "open"} title={stream.status === "open" ? "Scores stream over /ws/sentiment" : "Scores refresh every minute"} />}

@@ -17,7 +17,7 @@ export function CorrelationHeatmap({
   return (
     <div>
       <div
-        className="max-w-full overflow-x-auto"
+        className="relative max-w-full overflow-x-auto"
         tabIndex={0}
         role="region"
         aria-label="Correlation heatmap (scrolls sideways on narrow screens)"

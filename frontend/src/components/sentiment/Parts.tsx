@@ -39,7 +39,7 @@ export function ScoreTable({
   const rows = [...data.coins].sort((a, b) => (b.article_count - a.article_count) || a.name.localeCompare(b.name));
   if (rows.length === 0) return <EmptyState>No coins are tracked yet.</EmptyState>;
   return (
-    <div className="max-w-full overflow-x-auto">
+    <div className="relative max-w-full overflow-x-auto">
       <table className="w-full text-sm" data-testid="sentiment-scores">
         <caption className="sr-only">
           Sentiment by coin over {data.window}, {data.kind === "all" ? "news and social posts" : data.kind}
