@@ -4,9 +4,11 @@ import type { Theme } from "./theme";
 
 type Rgb = [number, number, number];
 
+// Every colour on a scale stays on one side of the luminance band (≈0.18–0.21) where neither
+// white nor dark text reaches 4.5:1: dark-theme cells are all dark, light-theme cells all light.
 const ENDS: Record<Theme, { negative: Rgb; neutral: Rgb; positive: Rgb; missing: string }> = {
-  dark: { negative: [229, 72, 92], neutral: [26, 34, 51], positive: [77, 124, 255], missing: "#1a2233" },
-  light: { negative: [201, 48, 62], neutral: [246, 247, 250], positive: [47, 91, 211], missing: "#eef1f5" },
+  dark: { negative: [190, 45, 65], neutral: [26, 34, 51], positive: [47, 91, 211], missing: "#1a2233" },
+  light: { negative: [235, 100, 110], neutral: [246, 247, 250], positive: [96, 140, 235], missing: "#eef1f5" },
 };
 
 function hex([r, g, b]: Rgb): string {
