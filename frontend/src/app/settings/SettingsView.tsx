@@ -111,20 +111,23 @@ function PreferencesForm({ saved }: { saved: Preferences }) {
         <legend className="mb-2 text-sm font-medium">Notifications</legend>
         <div className="space-y-2 text-sm">
           {(Object.keys(NOTIFICATION_LABELS) as (keyof Preferences["notifications"])[]).map((key) => (
-            <label key={key} className="flex cursor-pointer items-start gap-2">
+            <div key={key} className="flex items-start gap-2">
               <input
+                id={`pref-${key}`}
                 type="checkbox"
                 {...register(`notifications.${key}`)}
                 aria-describedby={`pref-${key}-hint`}
                 className="mt-1 accent-[var(--accent)]"
               />
-              <span>
-                {NOTIFICATION_LABELS[key].label}
-                <span id={`pref-${key}-hint`} className="block text-xs text-muted">
+              <div>
+                <label htmlFor={`pref-${key}`} className="cursor-pointer">
+                  {NOTIFICATION_LABELS[key].label}
+                </label>
+                <p id={`pref-${key}-hint`} className="text-xs text-muted">
                   {NOTIFICATION_LABELS[key].hint}
-                </span>
-              </span>
-            </label>
+                </p>
+              </div>
+            </div>
           ))}
         </div>
       </fieldset>
