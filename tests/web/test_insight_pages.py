@@ -211,6 +211,15 @@ def test_settings_persist_and_a_new_password_signs_in(
     ).json()
     assert (stored["theme"], stored["default_timeframe"]) == (other.lower(), "4h")
     assert stored["notifications"]["sentiment_alerts"] is True
+    # The header's theme switch writes the choice back to the account.
+    flipped = "Dark" if other == "Light" else "Light"
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/users/me/preferences") and r.request.method == "PUT"
+    ):
+        page.get_by_role("button", name=f"Switch to {flipped.lower()} theme").click()
+    page.reload()
+    expect(page.get_by_label(flipped, exact=True)).to_be_checked()
+    other = flipped
     # The default timeframe is what the charts open with.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Analytics").click()
     expect(
