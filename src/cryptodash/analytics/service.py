@@ -291,7 +291,9 @@ async def indicators_json(
     limit: int,
 ) -> bytes:
     check_coin(universe, coin_id)
-    query = ";".join(["v2", f"limit={limit}", *(m.name for m in sorted(metrics, key=lambda m: m.name))])
+    query = ";".join(
+        ["v2", f"limit={limit}", *(m.name for m in sorted(metrics, key=lambda m: m.name))]
+    )
     key = metric_key(f"series;{query}", coin_id, interval)
     raw = await cache.get(key)
     if raw is not None:
