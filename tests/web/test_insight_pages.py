@@ -186,8 +186,14 @@ def test_settings_persist_and_a_new_password_signs_in(
     expect(page).to_have_url(re.compile(r"/login/\?next=%2Fsettings%2F$"))
     page.get_by_label("Username or email").fill(username)
     page.get_by_label("Password").fill(old)
-    page.get_by_role("button", name="Sign in").click()
+    # A new account (still on the defaults) takes this browser's theme: light here.
+    assert not page.evaluate("document.documentElement.classList.contains('dark')")
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/users/me/preferences") and r.request.method == "PUT"
+    ):
+        page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/settings/$"))
+    expect(page.get_by_label("Light", exact=True)).to_be_checked()
 
     dark = page.evaluate("document.documentElement.classList.contains('dark')")
     other = "Light" if dark else "Dark"

@@ -1,5 +1,6 @@
 // A signed-in user's saved preferences follow them: on sign-in (and on a page load that
-// restores the session) the saved theme is applied, on an interactive sign-in the default
+// restores the session) the saved theme is applied (a new account still on the defaults takes
+// this browser's theme instead), on an interactive sign-in the default
 // timeframe too (a reload keeps the timeframe last picked on a chart); the header's theme
 // switch writes the choice back, so the switch and the settings page never disagree.
 "use client";
@@ -10,7 +11,7 @@ import { api } from "./api";
 import { useChartPrefs } from "./chart";
 import type { Preferences } from "./insightTypes";
 import { preferencesKey, usePreferences } from "./insightQueries";
-import { applyTheme, resolveTheme, systemPrefersLight } from "./preferences";
+import { applyTheme, resolveTheme, systemPrefersLight, themeOnSignIn } from "./preferences";
 import { useSession } from "./session";
 import { useTheme } from "./theme";
 
@@ -37,9 +38,16 @@ export function usePreferenceSync(): void {
   useEffect(() => {
     if (userId === null || !prefs.data || applied.current === userId) return;
     applied.current = userId;
-    applyTheme(prefs.data.theme);
+    const local = useTheme.getState().theme;
+    const choice = themeOnSignIn(prefs.data, local, systemPrefersLight());
+    if (choice === "apply") applyTheme(prefs.data.theme);
+    if (choice === "adopt") {
+      const next = { ...prefs.data, theme: local };
+      queryClient.setQueryData(preferencesKey, next);
+      savePreferences(next).catch(() => void queryClient.invalidateQueries({ queryKey: preferencesKey }));
+    }
     if (interactive.current) useChartPrefs.getState().setInterval(prefs.data.default_timeframe);
-  }, [userId, prefs.data]);
+  }, [userId, prefs.data, queryClient]);
 
   useEffect(
     () =>

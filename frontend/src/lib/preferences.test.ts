@@ -6,6 +6,7 @@ import {
   fieldErrors,
   passwordChangeSchema,
   resolveTheme,
+  themeOnSignIn,
   toPreferences,
 } from "./preferences";
 import { THEME_KEY, useTheme } from "./theme";
@@ -87,5 +88,15 @@ describe("fieldErrors", () => {
       ),
     ).toEqual({ new_password: "must be at most 72 bytes in UTF-8" });
     expect(fieldErrors(undefined, ["x"])).toEqual({});
+  });
+});
+
+describe("themeOnSignIn", () => {
+  it("applies a theme the user saved, adopts this browser's for a new account", () => {
+    expect(themeOnSignIn({ ...DEFAULT_PREFERENCES, theme: "light", currency: "EUR" }, "dark", false)).toBe("apply");
+    expect(themeOnSignIn({ ...DEFAULT_PREFERENCES, theme: "light" }, "dark", false)).toBe("apply");
+    expect(themeOnSignIn(DEFAULT_PREFERENCES, "light", false)).toBe("adopt");
+    expect(themeOnSignIn(DEFAULT_PREFERENCES, "dark", true)).toBe("none");
+    expect(themeOnSignIn({ ...DEFAULT_PREFERENCES, theme: "system" }, "light", true)).toBe("none");
   });
 });

@@ -128,3 +128,18 @@ export function fieldErrors(
   }
   return out;
 }
+
+/** Whether preferences were never changed from the API's defaults (a new account). */
+export function isDefault(prefs: Preferences): boolean {
+  return JSON.stringify(toPreferences(prefs)) === JSON.stringify(DEFAULT_PREFERENCES);
+}
+
+/**
+ * At sign-in: "apply" the account's theme here, or — for an account still on the defaults —
+ * "adopt" this browser's theme into the account (a user who switched to light before
+ * registering is not flipped back to the default dark); "none" when they already agree.
+ */
+export function themeOnSignIn(saved: Preferences, local: Theme, prefersLight: boolean): "apply" | "adopt" | "none" {
+  if (resolveTheme(saved.theme, prefersLight) === local) return "none";
+  return isDefault(saved) ? "adopt" : "apply";
+}

@@ -44,7 +44,7 @@ export function SignalsPanel({ summary, coinName }: { summary: QueryLike<Analyti
           {views.map((view) => (
             <li key={view.indicator} className="flex gap-2">
               <span
-                className={`mt-0.5 inline-block w-16 shrink-0 rounded border border-line px-1 text-center text-[11px] font-medium ${TONE_CLASS[view.tone]}`}
+                className={`mt-0.5 inline-block w-16 shrink-0 self-start rounded border border-line px-1 text-center text-[11px] font-medium ${TONE_CLASS[view.tone]}`}
               >
                 {TONE_WORD[view.tone]}
               </span>
