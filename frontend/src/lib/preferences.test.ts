@@ -4,11 +4,11 @@ import {
   applyPreferences,
   DEFAULT_PREFERENCES,
   fieldErrors,
-  passwordChangeSchema,
   resolveTheme,
   themeOnSignIn,
   toPreferences,
 } from "./preferences";
+import { passwordChangeSchema } from "./settingsForms";
 import { THEME_KEY, useTheme } from "./theme";
 
 describe("toPreferences", () => {

@@ -1,8 +1,7 @@
-// The settings page's rules: preferences as the API reads and writes them (GET/PUT
-// /api/users/me/preferences, written whole), how a saved preference takes effect in this
-// browser (theme class, the charts' timeframe), and the password-change form's checks, which
-// match the users API (10–72 characters, at most 72 bytes in UTF-8, no control characters).
-import { z } from "zod";
+// Preferences as the API reads and writes them (GET/PUT /api/users/me/preferences, written
+// whole) and how a saved preference takes effect in this browser (theme class, the charts'
+// timeframe). No zod here: the shell loads this on every page; the forms' schemas are in
+// settingsForms.ts.
 import { useChartPrefs } from "./chart";
 import { THEME_KEY, useTheme, type Theme } from "./theme";
 import { CURRENCIES, THEMES, type Preferences } from "./insightTypes";
@@ -14,17 +13,6 @@ export const DEFAULT_PREFERENCES: Preferences = {
   default_timeframe: "1h",
   notifications: { price_alerts: true, sentiment_alerts: false, email: false },
 };
-
-export const preferencesSchema = z.object({
-  theme: z.enum(THEMES),
-  currency: z.enum(CURRENCIES),
-  default_timeframe: z.enum(INTERVALS),
-  notifications: z.object({
-    price_alerts: z.boolean(),
-    sentiment_alerts: z.boolean(),
-    email: z.boolean(),
-  }),
-});
 
 /** A server body as a complete form value: unknown or missing fields take the defaults. */
 export function toPreferences(body: unknown): Preferences {
@@ -93,28 +81,6 @@ export const NOTIFICATION_LABELS: Record<keyof Preferences["notifications"], { l
   sentiment_alerts: { label: "Sentiment alerts", hint: "When the news mood of a watched coin turns." },
   email: { label: "Also by e-mail", hint: "Send alerts to your account's e-mail address." },
 };
-
-const utf8 = new TextEncoder();
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-export const newPasswordRule = z
-  .string()
-  .min(10, "At least 10 characters.")
-  .max(72, "At most 72 characters.")
-  .refine((value) => utf8.encode(value).length <= 72, "At most 72 bytes: fewer accented letters or emoji.")
-  .refine((value) => !CONTROL.test(value), "No control characters (tabs, line breaks).");
-
-export const passwordChangeSchema = z
-  .object({
-    current_password: z.string().min(1, "Enter your current password."),
-    new_password: newPasswordRule,
-    confirm_password: z.string().min(1, "Repeat the new password."),
-  })
-  .refine((values) => values.confirm_password === values.new_password, {
-    path: ["confirm_password"],
-    message: "The two new passwords differ.",
-  });
-export type PasswordChangeValues = z.infer<typeof passwordChangeSchema>;
 
 /** A 422's `details` as messages by body field (`["body", "new_password"]` → `new_password`). */
 export function fieldErrors(

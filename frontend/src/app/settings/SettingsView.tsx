@@ -14,17 +14,9 @@ import { ErrorState, Loading, Panel } from "@/components/states";
 import { api, ApiError, errorMessage } from "@/lib/api";
 import { preferencesKey, usePreferences } from "@/lib/insightQueries";
 import { CURRENCIES, THEMES, type Preferences } from "@/lib/insightTypes";
-import {
-  applyPreferences,
-  CURRENCY_LABELS,
-  fieldErrors,
-  NOTIFICATION_LABELS,
-  passwordChangeSchema,
-  preferencesSchema,
-  THEME_LABELS,
-  type PasswordChangeValues,
-} from "@/lib/preferences";
+import { applyPreferences, CURRENCY_LABELS, fieldErrors, NOTIFICATION_LABELS, THEME_LABELS } from "@/lib/preferences";
 import { savePreferences } from "@/lib/preferenceSync";
+import { passwordChangeSchema, preferencesSchema, type PasswordChangeValues } from "@/lib/settingsForms";
 import { useSession } from "@/lib/session";
 import { INTERVALS, type TokenPair } from "@/lib/types";
 
