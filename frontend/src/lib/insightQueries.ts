@@ -107,13 +107,14 @@ export function useSentimentModel(enabled: boolean) {
   });
 }
 
-export const preferencesKey = ["users", "me", "preferences"] as const;
+/** Per user: another account signing in on this tab never sees the previous one's. */
+export const preferencesKey = (userId: string | number | null) => ["users", userId, "preferences"] as const;
 
-export function usePreferences(enabled: boolean) {
+export function usePreferences(userId: string | number | null) {
   return useQuery({
-    queryKey: preferencesKey,
+    queryKey: preferencesKey(userId),
     queryFn: async ({ signal }) => toPreferences(await api<unknown>("/api/users/me/preferences", { signal })),
-    enabled,
+    enabled: userId !== null,
     staleTime: 60_000,
   });
 }

@@ -22,7 +22,7 @@ export async function savePreferences(prefs: Preferences): Promise<Preferences> 
 export function usePreferenceSync(): void {
   const queryClient = useQueryClient();
   const userId = useSession((state) => state.user?.id ?? null);
-  const prefs = usePreferences(userId !== null);
+  const prefs = usePreferences(userId);
   const applied = useRef<string | number | null>(null);
   const interactive = useRef(false);
 
@@ -43,8 +43,8 @@ export function usePreferenceSync(): void {
     if (choice === "apply") applyTheme(prefs.data.theme);
     if (choice === "adopt") {
       const next = { ...prefs.data, theme: local };
-      queryClient.setQueryData(preferencesKey, next);
-      savePreferences(next).catch(() => void queryClient.invalidateQueries({ queryKey: preferencesKey }));
+      queryClient.setQueryData(preferencesKey(userId), next);
+      savePreferences(next).catch(() => void queryClient.invalidateQueries({ queryKey: preferencesKey(userId) }));
     }
     if (interactive.current) useChartPrefs.getState().setInterval(prefs.data.default_timeframe);
   }, [userId, prefs.data, queryClient]);
@@ -53,14 +53,17 @@ export function usePreferenceSync(): void {
     () =>
       useTheme.subscribe((state, previous) => {
         if (state.theme === previous.theme) return;
-        const saved = queryClient.getQueryData<Preferences>(preferencesKey);
-        if (!saved || useSession.getState().user === null) return;
+        const user = useSession.getState().user;
+        if (user === null) return;
+        const key = preferencesKey(user.id);
+        const saved = queryClient.getQueryData<Preferences>(key);
+        if (!saved) return;
         if (resolveTheme(saved.theme, systemPrefersLight()) === state.theme) return;
         const next = { ...saved, theme: state.theme };
-        queryClient.setQueryData(preferencesKey, next);
+        queryClient.setQueryData(key, next);
         savePreferences(next).catch(() => {
           // applied here all the same; the settings page shows what the server holds
-          void queryClient.invalidateQueries({ queryKey: preferencesKey });
+          void queryClient.invalidateQueries({ queryKey: key });
         });
       }),
     [queryClient],

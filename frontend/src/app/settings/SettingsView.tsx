@@ -25,7 +25,7 @@ const selectClass =
 const buttonClass =
   "rounded-md bg-accent px-3 py-2 text-sm font-medium text-accent-fg hover:opacity-90 disabled:opacity-60 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-accent";
 
-function PreferencesForm({ saved }: { saved: Preferences }) {
+function PreferencesForm({ saved, userId }: { saved: Preferences; userId: string | number }) {
   const queryClient = useQueryClient();
   const [status, setStatus] = useState<string | null>(null);
   const [serverError, setServerError] = useState<string | null>(null);
@@ -45,7 +45,7 @@ function PreferencesForm({ saved }: { saved: Preferences }) {
     try {
       const stored = await savePreferences(values);
       // The cache first: the theme switch's sync then sees nothing to write back.
-      queryClient.setQueryData(preferencesKey, stored);
+      queryClient.setQueryData(preferencesKey(userId), stored);
       applyPreferences(stored);
       setStatus("Preferences saved.");
     } catch (error) {
@@ -219,7 +219,7 @@ function SignInPrompt() {
 export function SettingsView() {
   const user = useSession((state) => state.user);
   const ready = useSession((state) => state.ready);
-  const prefs = usePreferences(user !== null);
+  const prefs = usePreferences(user?.id ?? null);
 
   let content;
   if (!ready) content = <Loading label="Loading your account" rows={4} />;
@@ -233,7 +233,7 @@ export function SettingsView() {
           ) : prefs.isError ? (
             <ErrorState message={`Your preferences are unavailable: ${errorMessage(prefs.error)}`} onRetry={() => void prefs.refetch()} />
           ) : (
-            <PreferencesForm saved={prefs.data} />
+            <PreferencesForm saved={prefs.data} userId={user.id} />
           )}
         </Panel>
         <Panel title="Password">
