@@ -54,7 +54,7 @@ export function NameForm({
     }
   };
   return (
-    <form onSubmit={submit} noValidate className="flex flex-wrap items-end gap-2" aria-label={label}>
+    <form onSubmit={submit} noValidate className="flex flex-wrap items-end gap-2">
       <TextField label={label} value={name} onChange={(event) => setName(event.target.value)} error={error ?? undefined} maxLength={100} autoFocus className="min-w-48 flex-1" />
       <div className="flex gap-2 pb-0.5">
         <Button type="submit" tone="primary" disabled={pending}>
@@ -79,7 +79,10 @@ export function PortfolioBar({ portfolios, selected, onSelect }: { portfolios: P
     onSuccess: async () => {
       setMode("idle");
       onSelect(portfolios.find((p) => p.id !== selected.id)?.id ?? null);
-      client.removeQueries({ queryKey: portfolioKeys.one(selected.id) });
+      // Gone from the list at once, so nothing asks for the deleted portfolio's figures (404s);
+      // its cached reads expire unobserved.
+      client.setQueryData<Portfolio[]>(portfolioKeys.list, (old) => old?.filter((p) => p.id !== selected.id));
+      await client.cancelQueries({ queryKey: portfolioKeys.one(selected.id) });
       await client.invalidateQueries({ queryKey: portfolioKeys.list });
     },
   });
