@@ -13,13 +13,14 @@ import uuid
 
 import pytest
 
-from tests.web.test_browser import (  # noqa: F401  (fixtures)
-    Page,
-    base_url,
-    browser,
-    market,
-    tab,
-)
+from tests.web import test_browser as shared
+from tests.web.test_browser import Page
+
+# The server, browser and tab of the main browser suite (a module-scoped server per module).
+base_url = shared.base_url
+browser = shared.browser
+market = shared.market
+tab = shared.tab
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ def _expected_refusals(tab: Page, base_url: str, *paths: str) -> None:
 
 
 def _money(text: str) -> str:
-    assert re.fullmatch(r"[−+]?\$[\d,]+\.\d{2}", text), text
+    assert re.fullmatch(r"[\u2212+]?\$[\d,]+\.\d{2}", text), text
     return text
 
 
@@ -114,7 +115,7 @@ def test_portfolio_from_registration_to_export(tab: Page, base_url: str, market:
     expect(row).to_have_count(1)
     expect(row).to_contain_text("0.5")
     expect(row).to_contain_text("$100.10")
-    expect(page.get_by_test_id("figure-cost-basis")).to_have_text("$51.55")  # 0.5 × 100.10 + 1.5
+    expect(page.get_by_test_id("figure-cost-basis")).to_have_text("$51.55")  # 0.5 * 100.10 + 1.5
     value = _money(page.get_by_test_id("figure-value").inner_text())
     expect(page.get_by_test_id(f"allocation-{market}")).to_contain_text("100.0%")
     expect(page.get_by_test_id("allocation-pie").locator("path.recharts-sector")).to_have_count(1)
@@ -132,7 +133,8 @@ def test_portfolio_from_registration_to_export(tab: Page, base_url: str, market:
     )
     sent = [json.loads(frame) for frame in portfolio_frames]
     assert sent[0]["action"] == "auth"
-    assert isinstance(sent[0]["token"], str) and sent[0]["token"]
+    assert isinstance(sent[0]["token"], str)
+    assert sent[0]["token"]
     assert any(frame.get("action") == "subscribe" for frame in sent)
 
     # Edit: only the quantity changes.
@@ -141,7 +143,7 @@ def test_portfolio_from_registration_to_export(tab: Page, base_url: str, market:
     edit.get_by_label("Quantity").fill("0.25")
     edit.get_by_role("button", name="Save changes").click()
     expect(edit).to_be_hidden()
-    expect(page.get_by_test_id("figure-cost-basis")).to_have_text("$26.53")  # 0.25 × 100.10 + 1.5 = 26.525
+    expect(page.get_by_test_id("figure-cost-basis")).to_have_text("$26.53")  # 26.525
     expect(row).to_contain_text("0.25")
 
     # Delete, with a confirmation.
@@ -179,7 +181,8 @@ def test_portfolio_from_registration_to_export(tab: Page, base_url: str, market:
     assert path is not None
     lines = path.read_text().strip().splitlines()
     assert lines[0] == "executed_at,coin_id,side,quantity,price,fee"
-    assert len(lines) == 3 and all(market in line for line in lines[1:])
+    assert len(lines) == 3
+    assert all(market in line for line in lines[1:])
 
     # Rename, then a second portfolio reached from the dashboard's "+ Portfolio".
     page.get_by_role("button", name="Rename").click()
@@ -189,7 +192,8 @@ def test_portfolio_from_registration_to_export(tab: Page, base_url: str, market:
         "Renamed"
     )
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
-    page.get_by_test_id(f"row-{market}").get_by_role("link", name=re.compile("to a portfolio")).click()
+    quick = page.get_by_test_id(f"row-{market}").get_by_role("link", name=re.compile("portfolio"))
+    quick.click()
     expect(page).to_have_url(re.compile(rf"/portfolio/\?add={market}$"))
     form = page.get_by_role("form", name="Add transaction")
     expect(form.get_by_label("Coin", exact=True)).to_have_value(market)
@@ -224,7 +228,8 @@ def test_watchlist_follows_live_prices_of_its_coins(tab: Page, market: str) -> N
     expect(page.get_by_test_id("watchlist-live")).to_have_attribute("data-live", "true")
     before = price.inner_text()
     page.wait_for_function(
-        """([id, before]) => document.querySelector(`[data-testid=watch-price-${id}]`).innerText !== before""",
+        """([id, before]) =>
+            document.querySelector(`[data-testid=watch-price-${id}]`).innerText !== before""",
         arg=[market, before],
         timeout=20_000,
     )
@@ -247,8 +252,10 @@ def test_portfolio_pages_fit_a_phone_in_light_theme(browser: object, base_url: s
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     # The prompt's sign-in link returns to the page, query included.
     page.goto("/portfolio/?add=bitcoin")
-    href = page.get_by_test_id("sign-in-prompt").get_by_role("link", name="Sign in").get_attribute(
-        "href"
+    href = (
+        page.get_by_test_id("sign-in-prompt")
+        .get_by_role("link", name="Sign in")
+        .get_attribute("href")
     )
     assert href == "/login/?next=%2Fportfolio%2F%3Fadd%3Dbitcoin"
     phone.close_without_errors()
