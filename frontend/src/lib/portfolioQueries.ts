@@ -154,7 +154,15 @@ export const addToWatchlist = (coinId: string) =>
 export const removeFromWatchlist = (coinId: string) =>
   api<void>(`/api/watchlist/${encodeURIComponent(coinId)}`, { method: "DELETE" });
 
+/** After a write: read again what it changed. A read still in flight was asked before the write;
+ * invalidating alone would let a first load (no data yet) finish with that old answer, so it is
+ * cancelled first. */
+export async function refetchAfterWrite(client: QueryClient, queryKey: readonly unknown[]): Promise<void> {
+  await client.cancelQueries({ queryKey });
+  await client.invalidateQueries({ queryKey });
+}
+
 /** After any transaction write: every figure of that portfolio may have changed. */
 export function invalidatePortfolio(client: QueryClient, id: number): Promise<void> {
-  return client.invalidateQueries({ queryKey: portfolioKeys.one(id) });
+  return refetchAfterWrite(client, portfolioKeys.one(id));
 }

@@ -20,7 +20,7 @@ import { formatAgo } from "@/lib/format";
 import { priceText } from "@/lib/portfolioForm";
 import { usePortfolioStream } from "@/lib/portfolioLive";
 import { pickPortfolio, usePortfolioPrefs } from "@/lib/portfolioPrefs";
-import { createPortfolio, portfolioKeys, useHistory, usePerformance, usePortfolios } from "@/lib/portfolioQueries";
+import { createPortfolio, portfolioKeys, refetchAfterWrite, useHistory, usePerformance, usePortfolios } from "@/lib/portfolioQueries";
 import type { HistoryRange, Portfolio } from "@/lib/portfolioTypes";
 import { useCoins, useMeta } from "@/lib/queries";
 import { useSession } from "@/lib/session";
@@ -101,7 +101,13 @@ function PortfolioDetail({ portfolios, selected, addCoin, onAddHandled }: { port
         title="Performance"
         action={
           <span className="text-xs text-muted" data-testid="portfolio-live" data-live={live ? "true" : "false"}>
-            {live ? "● Live" : "Refreshing every 10 s"}
+            {live ? (
+              <>
+                <span aria-hidden className="text-up">●</span> Live
+              </>
+            ) : (
+              "Refreshing every 10 s"
+            )}
             {performance.data && ` · ${formatAgo(performance.data.as_of)}`}
           </span>
         }
@@ -198,7 +204,7 @@ export function PortfolioView() {
           onSubmit={async (name) => {
             const created = await createPortfolio(name);
             select(created.id);
-            await client.invalidateQueries({ queryKey: portfolioKeys.list });
+            await refetchAfterWrite(client, portfolioKeys.list);
           }}
         />
       </Panel>

@@ -14,7 +14,7 @@ import { useFlash } from "@/hooks/useFlash";
 import { ApiError, errorMessage } from "@/lib/api";
 import { formatAgo, formatCompact, formatPrice } from "@/lib/format";
 import { useWatchlistStream } from "@/lib/portfolioLive";
-import { addToWatchlist, portfolioKeys, removeFromWatchlist, useWatchlist } from "@/lib/portfolioQueries";
+import { addToWatchlist, portfolioKeys, refetchAfterWrite, removeFromWatchlist, useWatchlist } from "@/lib/portfolioQueries";
 import type { WatchlistItem } from "@/lib/portfolioTypes";
 import { useCoins, useMeta } from "@/lib/queries";
 import { useSession } from "@/lib/session";
@@ -61,7 +61,7 @@ function AddCoin({ watched }: { watched: ReadonlySet<string> }) {
     mutationFn: (id: string) => addToWatchlist(id),
     onSuccess: async () => {
       setCoinId("");
-      await client.invalidateQueries({ queryKey: portfolioKeys.watchlist });
+      await refetchAfterWrite(client, portfolioKeys.watchlist);
     },
   });
   const chosen = choices.some((coin) => coin.coin_id === coinId) ? coinId : (choices[0]?.coin_id ?? "");
@@ -104,7 +104,7 @@ export function WatchlistView() {
     mutationFn: (coinId: string) => removeFromWatchlist(coinId),
     onSuccess: (_, coinId) => {
       client.setQueryData<WatchlistItem[]>(portfolioKeys.watchlist, (old) => old?.filter((item) => item.coin_id !== coinId));
-      void client.invalidateQueries({ queryKey: portfolioKeys.watchlist });
+      void refetchAfterWrite(client, portfolioKeys.watchlist);
     },
   });
 
@@ -125,7 +125,13 @@ export function WatchlistView() {
         title="Watched coins"
         action={
           <span className="text-xs text-muted" data-testid="watchlist-live" data-live={live ? "true" : "false"}>
-            {live ? "● Live" : "Not live"}
+            {live ? (
+              <>
+                <span aria-hidden className="text-up">●</span> Live
+              </>
+            ) : (
+              "Not live"
+            )}
           </span>
         }
       >

@@ -5,7 +5,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { FormError } from "@/components/AuthCard";
 import { serverFieldErrors } from "@/lib/portfolioErrors";
-import { createPortfolio, deletePortfolio, portfolioKeys, renamePortfolio } from "@/lib/portfolioQueries";
+import { createPortfolio, deletePortfolio, portfolioKeys, refetchAfterWrite, renamePortfolio } from "@/lib/portfolioQueries";
 import type { Portfolio } from "@/lib/portfolioTypes";
 import { Button, SelectField, TextField } from "./ui";
 
@@ -83,7 +83,7 @@ export function PortfolioBar({ portfolios, selected, onSelect }: { portfolios: P
       // its cached reads expire unobserved.
       client.setQueryData<Portfolio[]>(portfolioKeys.list, (old) => old?.filter((p) => p.id !== selected.id));
       await client.cancelQueries({ queryKey: portfolioKeys.one(selected.id) });
-      await client.invalidateQueries({ queryKey: portfolioKeys.list });
+      await refetchAfterWrite(client, portfolioKeys.list);
     },
   });
 
@@ -116,7 +116,7 @@ export function PortfolioBar({ portfolios, selected, onSelect }: { portfolios: P
           onCancel={() => setMode("idle")}
           onSubmit={async (name) => {
             const created = await createPortfolio(name);
-            await client.invalidateQueries({ queryKey: portfolioKeys.list });
+            await refetchAfterWrite(client, portfolioKeys.list);
             onSelect(created.id);
             setMode("idle");
           }}
@@ -131,7 +131,7 @@ export function PortfolioBar({ portfolios, selected, onSelect }: { portfolios: P
           onCancel={() => setMode("idle")}
           onSubmit={async (name) => {
             await renamePortfolio(selected.id, name);
-            await client.invalidateQueries({ queryKey: portfolioKeys.list });
+            await refetchAfterWrite(client, portfolioKeys.list);
             setMode("idle");
           }}
         />
