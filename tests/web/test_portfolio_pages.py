@@ -122,7 +122,10 @@ def test_portfolio_from_registration_to_export(tab: Page, base_url: str, market:
     expect(page.get_by_test_id("history-chart").locator("canvas").first).to_be_visible()
     page.get_by_role("button", name="7D").click()
     expect(page.get_by_role("button", name="7D")).to_have_attribute("aria-pressed", "true")
-    expect(page.get_by_test_id("risk-volatility")).to_be_visible()
+    # Risk on hourly closes: the demo's day of history is enough to measure.
+    page.get_by_role("button", name="Hourly").click()
+    expect(page.get_by_role("button", name="Hourly")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("risk-volatility")).to_have_text(re.compile(r"^\d+\.\d%$"))
 
     # The value moves with the market over /ws/portfolio (the auth frame carries the token).
     expect(page.get_by_test_id("portfolio-live")).to_have_attribute("data-live", "true")

@@ -23,7 +23,7 @@ export const portfolioKeys = {
   one: (id: number) => ["portfolio", id] as const,
   performance: (id: number) => ["portfolio", id, "performance"] as const,
   history: (id: number, range: HistoryRange) => ["portfolio", id, "history", range] as const,
-  risk: (id: number) => ["portfolio", id, "risk"] as const,
+  risk: (id: number, interval: HistoryInterval) => ["portfolio", id, "risk", interval] as const,
   transactions: (id: number, offset: number) => ["portfolio", id, "transactions", offset] as const,
   watchlist: ["watchlist"] as const,
 };
@@ -70,10 +70,11 @@ export function useHistory(id: number | null, range: HistoryRange) {
   });
 }
 
-export function useRisk(id: number | null) {
+export function useRisk(id: number | null, interval: HistoryInterval) {
   return useQuery({
-    queryKey: portfolioKeys.risk(id ?? 0),
-    queryFn: ({ signal }) => api<Risk>(`${base(id ?? 0)}/risk?interval=1d`, { signal }),
+    queryKey: portfolioKeys.risk(id ?? 0, interval),
+    queryFn: ({ signal }) => api<Risk>(`${base(id ?? 0)}/risk?interval=${interval}`, { signal }),
+    placeholderData: keepPreviousData,
     enabled: useSignedIn() && id !== null,
     staleTime: 60_000,
   });

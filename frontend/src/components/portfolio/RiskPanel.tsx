@@ -1,11 +1,42 @@
-// Risk of the current mix (README "Portfolio": volatility, drawdown, beta, correlations).
+"use client";
+
+// Risk of the current mix (README "Portfolio": volatility, drawdown, beta, correlations),
+// measured on daily or hourly closes.
+import { useState } from "react";
 import { EmptyState, ErrorState, Loading } from "@/components/states";
 import { errorMessage } from "@/lib/api";
 import { formatRatio, formatShare } from "@/lib/portfolioRisk";
 import { useRisk } from "@/lib/portfolioQueries";
+import type { HistoryInterval } from "@/lib/portfolioTypes";
+
+const BASES: { value: HistoryInterval; label: string; window: string }[] = [
+  { value: "1d", label: "Daily", window: "90 days" },
+  { value: "1h", label: "Hourly", window: "168 hours" },
+];
+
+export function RiskBasis({ value, onChange }: { value: HistoryInterval; onChange: (value: HistoryInterval) => void }) {
+  return (
+    <div role="group" aria-label="Risk measured on" className="flex gap-1">
+      {BASES.map((basis) => (
+        <button
+          key={basis.value}
+          type="button"
+          aria-pressed={value === basis.value}
+          title={`Returns of the last ${basis.window}`}
+          onClick={() => onChange(basis.value)}
+          className="rounded-md border border-line px-2 py-0.5 text-xs aria-[pressed=true]:bg-accent aria-[pressed=true]:text-accent-fg focus-visible:outline-2 focus-visible:outline-accent"
+        >
+          {basis.label}
+        </button>
+      ))}
+    </div>
+  );
+}
 
 export function RiskPanel({ portfolioId, names, hasHoldings }: { portfolioId: number; names: (coinId: string) => string; hasHoldings: boolean }) {
-  const risk = useRisk(hasHoldings ? portfolioId : null);
+  const [interval, setBasis] = useState<HistoryInterval>("1d");
+  const risk = useRisk(hasHoldings ? portfolioId : null, interval);
+  const basis = <RiskBasis value={interval} onChange={setBasis} />;
   if (!hasHoldings) return <EmptyState>Risk figures appear once the portfolio holds coins.</EmptyState>;
   if (risk.isPending) return <Loading label="Loading risk figures" rows={3} />;
   if (risk.isError) return <ErrorState message={`Risk figures are unavailable: ${errorMessage(risk.error)}`} onRetry={() => void risk.refetch()} />;
@@ -13,6 +44,7 @@ export function RiskPanel({ portfolioId, names, hasHoldings }: { portfolioId: nu
   const { coins, matrix } = r.correlation;
   return (
     <div className="space-y-4 text-sm">
+      {basis}
       <dl className="grid grid-cols-3 gap-3">
         <div>
           <dt className="text-xs uppercase tracking-wide text-muted">Volatility (annual)</dt>
@@ -28,7 +60,9 @@ export function RiskPanel({ portfolioId, names, hasHoldings }: { portfolioId: nu
         </div>
       </dl>
       {r.volatility === null && (
-        <p className="text-xs text-muted">Not enough daily prices yet to measure (needs at least 2 closed days of every holding).</p>
+        <p className="text-xs text-muted">
+          Not enough {interval === "1d" ? "daily" : "hourly"} prices yet to measure (at least 2 closed {interval === "1d" ? "days" : "hours"} of every holding).
+        </p>
       )}
       {r.assets.length > 0 && (
         <table className="w-full text-sm" aria-label="Risk by holding">
