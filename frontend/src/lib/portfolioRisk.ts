@@ -3,7 +3,7 @@
 /** 0.4312 → "43.1%"; null → "—". */
 export function formatShare(value: number | null | undefined): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "—";
-  return `${(value * 100).toFixed(1)}%`;
+  return `${(value * 100).toFixed(1).replace("-", "−")}%`;
 }
 
 /** 1.0342 → "1.03"; null → "—". */
