@@ -42,8 +42,9 @@ function useCoinNames() {
     const options: CoinOption[] = list.map(({ coin_id, name, symbol }) => ({ coin_id, name, symbol }));
     const name = (coinId: string) => byId.get(coinId)?.name ?? coinId;
     const price = (coinId: string) => priceText(byId.get(coinId)?.price);
-    return { options, name, price, loaded: coins.isSuccess };
-  }, [coins.data, coins.isSuccess]);
+    // settled: the add form can open with the coin's live price (or without, if prices failed)
+    return { options, name, price, settled: !coins.isPending };
+  }, [coins.data, coins.isPending]);
 }
 
 function HistoryPanel({ portfolioId }: { portfolioId: number }) {
@@ -134,11 +135,11 @@ function PortfolioDetail({ portfolios, selected, addCoin, onAddHandled }: { port
       </div>
       <Panel title="Transactions">
         <Transactions
-          key={selected.id}
+          key={`${selected.id}-${addCoin && coins.settled ? addCoin : ""}`}
           portfolioId={selected.id}
           coins={coins.options}
           names={coins.name}
-          addRequest={addCoin ? { coin_id: addCoin, price: coins.price(addCoin) } : null}
+          addRequest={addCoin && coins.settled ? { coin_id: addCoin, price: coins.price(addCoin) } : null}
           onAddHandled={onAddHandled}
         />
       </Panel>

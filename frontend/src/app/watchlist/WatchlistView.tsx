@@ -124,7 +124,7 @@ export function WatchlistView() {
       <Panel
         title="Watched coins"
         action={
-          <span className="text-xs text-muted" data-testid="watchlist-live" data-live={live ? "true" : "false"}>
+          items.length > 0 && <span className="text-xs text-muted" data-testid="watchlist-live" data-live={live ? "true" : "false"}>
             {live ? (
               <>
                 <span aria-hidden className="text-up">●</span> Live
