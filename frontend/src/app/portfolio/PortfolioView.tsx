@@ -3,12 +3,11 @@
 // /portfolio/: the signed-in user's portfolios. `?add=<coin_id>` (the dashboard's "+ Portfolio")
 // opens the add-transaction form for that coin.
 import { useQueryClient } from "@tanstack/react-query";
+import dynamic from "next/dynamic";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useMemo, useState } from "react";
-import { AllocationPie } from "@/components/portfolio/AllocationPie";
 import { CsvTools } from "@/components/portfolio/CsvTools";
 import { Figures } from "@/components/portfolio/Figures";
-import { HistoryChart } from "@/components/portfolio/HistoryChart";
 import { NameForm, PortfolioBar } from "@/components/portfolio/PortfolioBar";
 import { RiskPanel } from "@/components/portfolio/RiskPanel";
 import { SignInPrompt } from "@/components/portfolio/SignInPrompt";
@@ -25,6 +24,17 @@ import type { HistoryRange, Portfolio } from "@/lib/portfolioTypes";
 import { useCoins, useMeta } from "@/lib/queries";
 import { useSession } from "@/lib/session";
 import { useTheme } from "@/lib/theme";
+
+// The two charts (Recharts, lightweight-charts: ~170 KiB gzipped together) load after the
+// figures, which need neither.
+const AllocationPie = dynamic(() => import("@/components/portfolio/AllocationPie").then((m) => m.AllocationPie), {
+  ssr: false,
+  loading: () => <Loading label="Loading the chart" rows={4} />,
+});
+const HistoryChart = dynamic(() => import("@/components/portfolio/HistoryChart").then((m) => m.HistoryChart), {
+  ssr: false,
+  loading: () => <Loading label="Loading the chart" rows={6} />,
+});
 
 const RANGES: { value: HistoryRange; label: string }[] = [
   { value: "7d", label: "7D" },
