@@ -49,8 +49,8 @@ def gz(data: bytes) -> int:
     return len(gzip.compress(data, compresslevel=6))
 
 
-def build_js() -> tuple[int, int, int]:
-    html = (EXPORT / "index.html").read_text()
+def build_js(page: str = "index.html") -> tuple[int, int, int]:
+    html = (EXPORT / page).read_text()
     # noModule scripts (legacy polyfills) are never loaded by a modern browser.
     sources = sorted(set(re.findall(r'<script src="(/_next/[^"]+\.js)"(?! noModule)', html)))
     raw = [(EXPORT / src.lstrip("/")).read_bytes() for src in sources]
@@ -163,6 +163,13 @@ def main() -> None:
         f"dashboard JS (build): {count} scripts, {raw / 1024:.0f} KiB raw, "
         f"{packed / 1024:.1f} KiB gzipped"
     )
+    for page in ("portfolio", "watchlist"):
+        if (EXPORT / page / "index.html").is_file():
+            count, raw, packed = build_js(f"{page}/index.html")
+            print(
+                f"/{page}/ JS (build): {count} scripts, {raw / 1024:.0f} KiB raw, "
+                f"{packed / 1024:.1f} KiB gzipped (charts load later)"
+            )
     if args.url:
         firsts, changes, js = browser_runs(args.url.rstrip("/"), args.runs)
     else:

@@ -10,7 +10,11 @@ import { useSession } from "@/lib/session";
 import { useTheme } from "@/lib/theme";
 import type { ExchangeStatus } from "@/lib/types";
 
-export const NAV = [{ href: "/", label: "Dashboard" }] as const;
+export const NAV = [
+  { href: "/", label: "Dashboard" },
+  { href: "/portfolio/", label: "Portfolio" },
+  { href: "/watchlist/", label: "Watchlist" },
+] as const;
 
 const STREAM_LABEL: Record<StreamStatus, string> = {
   connecting: "Connecting",
