@@ -164,10 +164,13 @@ def main() -> None:
         f"dashboard JS (build): {count} scripts, {raw / 1024:.0f} KiB raw, "
         f"{packed / 1024:.1f} KiB gzipped"
     )
-    for page in ("coin", "analytics", "sentiment", "settings"):
+    for page in ("coin", "analytics", "sentiment", "settings", "portfolio", "watchlist"):
         if (EXPORT / page / "index.html").is_file():
             count, raw, packed = build_js(f"{page}/index.html")
-            print(f"/{page}/ JS (build): {count} scripts, {packed / 1024:.1f} KiB gzipped")
+            print(
+                f"/{page}/ JS (build): {count} scripts, {raw / 1024:.0f} KiB raw, "
+                f"{packed / 1024:.1f} KiB gzipped"
+            )
     if args.url:
         firsts, changes, js = browser_runs(args.url.rstrip("/"), args.runs)
     else:

@@ -153,7 +153,7 @@ def test_migrate_then_split_service_starts_and_refuses_when_behind(
     assert at == expects, migrated.stdout
 
     with server("serve", "users", "--port", str(port), env=env):
-        wait_healthy(port, timeout=15)
+        wait_healthy(port, timeout=60)  # a loaded CI machine starts slowly
         ready = httpx.get(f"http://127.0.0.1:{port}/health/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["service"] == "users"

@@ -6,6 +6,7 @@ costs more than the whole lookup on the hot read path."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -29,9 +30,20 @@ async def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+SCHEMA_WAIT = 10.0
+"""Seconds a request waits for the schema (migrations at start-up, a database still coming
+up) before it is answered 503 — never a 500 from a table that is not there yet."""
+
+
 async def get_database(platform: PlatformDep) -> Database:
     if platform.db is None:
         raise ServiceUnavailable("this service has no database")
+    if not platform.schema_ready.is_set():
+        try:
+            async with asyncio.timeout(SCHEMA_WAIT):
+                await platform.schema_ready.wait()
+        except TimeoutError:
+            raise ServiceUnavailable("The database is not ready yet; retry shortly") from None
     return platform.db
 
 

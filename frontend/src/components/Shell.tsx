@@ -13,6 +13,8 @@ import type { ExchangeStatus } from "@/lib/types";
 
 export const NAV = [
   { href: "/", label: "Dashboard" },
+  { href: "/portfolio/", label: "Portfolio" },
+  { href: "/watchlist/", label: "Watchlist" },
   { href: "/analytics/", label: "Analytics" },
   { href: "/sentiment/", label: "Sentiment" },
   { href: "/settings/", label: "Settings" },
