@@ -8,7 +8,8 @@ sockets on `/ws/prices`, each subscribed to its own coin set, then the protocol'
 
 Reports: sockets that got a coin they did not ask for, sockets that got no update, error frames
 and whether the socket lived on, and the latency from each `price_update`'s exchange
-`timestamp` to its arrival here (p50/p99/max; client and server share this machine's clock).
+`timestamp` to its arrival here (p50/p99/max; client and server share this machine's clock;
+each subscription's snapshot — the latest value, as old as its tick — is not counted).
 `--data-dir` lets the probe sign a short-lived token with the instance's key (token expiry on
 `/ws/portfolio`). Exit status 1 when something was found.
 """
@@ -68,6 +69,7 @@ class Socket:
     received: dict[str, int] = field(default_factory=dict)
     foreign: set[str] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     acks: list[dict[str, Any]] = field(default_factory=list)
     updates_after_error: int = 0
@@ -99,7 +101,11 @@ async def run_socket(
                         sock.received[coin] = sock.received.get(coin, 0) + 1
                         if "*" not in sock.coins and coin not in sock.coins:
                             sock.foreign.add(coin)
-                        sock.latencies.append(now - parse_ts(frame["timestamp"]))
+                        # The first update of a coin is the subscription's snapshot (the
+                        # latest value, as old as the last tick): not a delivery delay.
+                        if sock.received[coin] > 1:
+                            sock.latencies.append(now - parse_ts(frame["timestamp"]))
+                            sock.arrivals.append(now)
                         if sock.got_error_at is not None:
                             sock.updates_after_error += 1
                     elif kind == "error":
@@ -170,6 +176,7 @@ async def fanout(base: str, n: int, seconds: float, coin_ids: list[str]) -> None
             if all(t.done() for t in tasks):
                 break
     note(f"{connected}/{n} sockets subscribed in {time.perf_counter() - started:.1f} s")
+    steady_from = time.time() + 2  # past the connection burst
     await asyncio.sleep(seconds)
     stop.set()
     await asyncio.gather(*tasks)
@@ -232,6 +239,14 @@ async def fanout(base: str, n: int, seconds: float, coin_ids: list[str]) -> None
         f"{total} price updates in {seconds:.0f} s ({total / seconds:.0f}/s); latency "
         f"p50 {pct(latencies, 0.5) * 1000:.1f} ms, p99 {pct(latencies, 0.99) * 1000:.1f} ms, "
         f"max {max(latencies, default=0) * 1000:.1f} ms"
+    )
+    steady = [
+        x for s in sockets for x, t in zip(s.latencies, s.arrivals, strict=True) if t >= steady_from
+    ]
+    note(
+        f"steady state (from 2 s after the last subscription): p50 "
+        f"{pct(steady, 0.5) * 1000:.1f} ms, p99 {pct(steady, 0.99) * 1000:.1f} ms, "
+        f"max {max(steady, default=0) * 1000:.1f} ms over {len(steady)} updates"
     )
     wl = [x for s in wildcard for x in s.latencies]
     note(f"'*' sockets: p50 {pct(wl, 0.5) * 1000:.1f} ms, p99 {pct(wl, 0.99) * 1000:.1f} ms")
@@ -362,7 +377,7 @@ async def portfolio(base: str, http: str, data_dir: Path | None) -> None:
             f"/api/portfolio/{p['id']}/transactions",
             json={
                 "coin_id": "bitcoin",
-                "type": "buy",
+                "side": "buy",
                 "quantity": "0.5",
                 "price": "30000",
                 "executed_at": datetime.now().astimezone().isoformat(),

@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     news_poll_seconds: float = Field(default=300.0, ge=1)
     newsapi_daily_requests: int = Field(default=100, ge=1)
     sentiment_model: str = "distilbert-base-uncased-finetuned-sst-2-english"
+    # Off: a hub model that is not in the local Hugging Face cache means VADER at once, with no
+    # network attempt (offline machines start and stop without waiting on the hub's retries).
+    sentiment_model_download: bool = False
     sentiment_neutral_threshold: float = Field(default=0.75, ge=0.5, le=1.0)
     sentiment_batch_size: int = Field(default=16, ge=1, le=512)
     sentiment_aggregate_seconds: float = Field(default=300.0, ge=1)
