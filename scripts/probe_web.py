@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from typing import Any
+from urllib.parse import quote
 
 from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_playwright
 
@@ -265,6 +266,46 @@ def account(browser: Browser, base: str) -> None:
     context.close()
 
 
+def redirects(browser: Browser, base: str) -> None:
+    print("\n== Login ?next= stays on this site")
+    context = browser.new_context()
+    page = context.new_page()
+    name = f"redir_{secrets.token_hex(3)}"
+    password = "a-long-password-" + secrets.token_hex(3)
+    page.request.post(
+        base + "/api/users/register",
+        data={"username": name, "email": f"{name}@example.com", "password": password},
+    )
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    for target in (
+        "//evil.example/x",
+        "https://evil.example/x",
+        "/\\evil.example/x",
+        "/%2F%2Fevil.example",
+        "javascript:alert(1)",
+        "/coin/?id=bitcoin",
+    ):
+        context.clear_cookies()
+        page.goto(base + "/login/?next=" + quote(target, safe=""))
+        page.get_by_label(re.compile("user ?name|e-?mail", re.I)).first.fill(name)
+        page.get_by_label(re.compile("password", re.I)).first.fill(password)
+        page.get_by_role("button", name=re.compile("log ?in|sign in", re.I)).click()
+        page.wait_for_timeout(2000)
+        landed = page.url
+        check(
+            landed.startswith(base + "/") and not dialogs,
+            f"next={target!r} lands on this site", f"{landed} dialogs {dialogs}",
+        )  # fmt: skip
+        if target.startswith("/coin"):
+            check("/coin/" in landed, "a same-site next= is followed", landed)
+        out = page.get_by_role("button", name=re.compile("sign out|log ?out", re.I))
+        if out.count():
+            out.first.click()
+            page.wait_for_timeout(300)
+    context.close()
+
+
 def coin_page(browser: Browser, base: str) -> None:
     print("\n== Coin page")
     context = browser.new_context()
@@ -395,6 +436,7 @@ def main() -> None:
     steps = {
         "dashboard": lambda b: dashboard(b, base, args.runs),
         "account": lambda b: account(b, base),
+        "redirects": lambda b: redirects(b, base),
         "coin": lambda b: coin_page(b, base),
         "theme": lambda b: theme(b, base),
         "phone": lambda b: phone(b, base),
