@@ -356,6 +356,44 @@ class Probe:
             "five concurrent refreshes with one token: at most one succeeds",
             f"statuses {[r.status_code for r in results]}",
         )
+        # A password change ends every other session at once.
+        a, b = await self.tokens(user["username"]), await self.tokens(user["username"])
+        new_password = self.password + "-new"
+        changed = await self.client.post(
+            "/api/users/me/password",
+            json={"current_password": self.password, "new_password": new_password},
+            headers={"Authorization": f"Bearer {a['access_token']}", **fresh_ip()},
+        )
+        if self.report.check(changed.status_code == 200, "password change", changed.text[:100]):
+            fresh_pair = changed.json()
+            self.report.check(
+                (await self.me(b["access_token"])).status_code == 401
+                and (await self.refresh(b["refresh_token"])).status_code == 401
+                and (await self.me(a["access_token"])).status_code == 401,
+                "after a password change the old sessions' tokens are refused",
+            )
+            self.report.check(
+                (await self.me(fresh_pair["access_token"])).status_code == 200,
+                "the pair the password change returned works",
+            )
+            self.report.check(
+                (await self.login(user["username"])).status_code == 401
+                and (await self.login(user["username"], new_password)).status_code == 200,
+                "the old password is refused, the new one accepted",
+            )
+            wrong = await self.client.post(
+                "/api/users/me/password",
+                json={"current_password": "not-the-password", "new_password": "x" * 12},
+                headers={"Authorization": f"Bearer {fresh_pair['access_token']}", **fresh_ip()},
+            )
+            self.report.check(wrong.status_code in (401, 403, 422), "a wrong current password")
+            self.password, old = new_password, self.password
+            await self.client.post(
+                "/api/users/me/password",
+                json={"current_password": new_password, "new_password": old},
+                headers={"Authorization": f"Bearer {fresh_pair['access_token']}", **fresh_ip()},
+            )
+            self.password = old
         # Logout revokes.
         session = await self.tokens(user["username"])
         out = await self.client.post(
