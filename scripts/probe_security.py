@@ -814,18 +814,23 @@ class Probe:
 
     async def injections(self) -> None:
         section("Injection-shaped strings in every route's text fields (never 5xx)")
-        user = await self.register()
-        pair = await self.tokens(user["username"])
-        auth = {"Authorization": f"Bearer {pair['access_token']}"}
-        # Things to address: a portfolio and a transaction of this user.
-        pr = await self.client.post(
-            "/api/portfolio", json={"name": "probe"}, headers={**auth, **fresh_ip()}
-        )
-        portfolio_id = pr.json().get("id", 1) if pr.status_code in (200, 201) else 1
+
+        async def identity() -> tuple[dict[str, str], int]:
+            """A fresh user (each has its own rate-limit bucket) and a portfolio of theirs."""
+            user = await self.register()
+            pair = await self.tokens(user["username"])
+            auth = {"Authorization": f"Bearer {pair['access_token']}"}
+            pr = await self.client.post(
+                "/api/portfolio", json={"name": "probe"}, headers={**auth, **fresh_ip()}
+            )
+            return auth, (pr.json().get("id", 1) if pr.status_code in (200, 201) else 1)
+
         spec = (await self.client.get("/api/openapi.json", headers=fresh_ip())).json()
         schemas = spec.get("components", {}).get("schemas", {})
         fives: list[str] = []
+        throttled = 0
         tried = 0
+        auth, portfolio_id = await identity()
         verbatim_checks: list[tuple[str, str, str, str]] = []
         for path, item in spec["paths"].items():
             for method, op in item.items():
@@ -858,6 +863,8 @@ class Probe:
                     if body_schema is not None:
                         body = _fill(body_schema, schemas, payload)
                     tried += 1
+                    if tried % 250 == 0:
+                        auth, portfolio_id = await identity()
                     try:
                         r = await self.client.request(
                             method.upper(),
@@ -869,6 +876,7 @@ class Probe:
                     except httpx.HTTPError as exc:
                         fives.append(f"{method.upper()} {path} {payload[:20]!r}: {exc!r}")
                         continue
+                    throttled += r.status_code == 429
                     if r.status_code >= 500:
                         fives.append(
                             f"{method.upper()} {path} {payload[:20]!r}: {r.status_code} "
@@ -884,7 +892,22 @@ class Probe:
                         for k, v in body.items():
                             if v == payload and isinstance(answer, dict) and k in answer:
                                 verbatim_checks.append((path, k, payload, answer[k]))
+        # Free text that is accepted must come back exactly as sent.
+        for payload in INJECTIONS:
+            r = await self.client.post(
+                "/api/portfolio",
+                content=json.dumps({"name": payload}).encode(),
+                headers={**auth, **fresh_ip(), "Content-Type": "application/json"},
+            )
+            if r.status_code == 201:
+                back = await self.client.get(
+                    f"/api/portfolio/{r.json()['id']}", headers={**auth, **fresh_ip()}
+                )
+                verbatim_checks.append(("/api/portfolio", "name", payload, back.json()["name"]))
+            elif r.status_code >= 500 or not our_error(r):
+                fives.append(f"POST /api/portfolio name={payload[:20]!r}: {r.status_code}")
         self.report.note(f"{tried} requests over {len(spec['paths'])} paths")
+        self.report.check(throttled == 0, "the fuzzing was not throttled", f"{throttled}x429")
         for line in fives[:40]:
             self.report.check(False, "injection", line)
         self.report.check(not fives, "no route answered 5xx or a foreign error body")
