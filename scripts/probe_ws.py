@@ -137,6 +137,28 @@ async def send_bad(ws: ClientConnection, kind: str) -> None:
     await ws.send(payloads[kind])
 
 
+async def send_latency_buckets(http: str) -> dict[float, float]:
+    """The server's own `ws_send_latency_seconds{channel="prices"}` buckets (cumulative)."""
+    async with httpx.AsyncClient(base_url=http, timeout=30) as client:
+        text = (await client.get("/metrics")).text
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith('ws_send_latency_seconds_bucket{channel="prices"'):
+            bound = line.split('le="')[1].split('"')[0]
+            buckets[float("inf") if bound == "+Inf" else float(bound)] = float(line.split()[-1])
+    return buckets
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> str:
+    total = after.get(float("inf"), 0) - before.get(float("inf"), 0)
+    if total <= 0:
+        return "-"
+    for bound in sorted(after):
+        if after[bound] - before.get(bound, 0) >= q * total:
+            return f"<= {bound * 1000:g} ms" if bound != float("inf") else "> 10 s"
+    return "-"
+
+
 async def fanout(base: str, n: int, seconds: float, coin_ids: list[str]) -> None:
     print(f"\n== /ws/prices: {n} sockets, {seconds:.0f} s")
     url = base + "/ws/prices"
@@ -177,7 +199,10 @@ async def fanout(base: str, n: int, seconds: float, coin_ids: list[str]) -> None
                 break
     note(f"{connected}/{n} sockets subscribed in {time.perf_counter() - started:.1f} s")
     steady_from = time.time() + 2  # past the connection burst
+    http = base.replace("ws://", "http://").replace("wss://", "https://").removesuffix("/ws/prices")
+    before = await send_latency_buckets(http)
     await asyncio.sleep(seconds)
+    after = await send_latency_buckets(http)
     stop.set()
     await asyncio.gather(*tasks)
 
@@ -247,6 +272,10 @@ async def fanout(base: str, n: int, seconds: float, coin_ids: list[str]) -> None
         f"steady state (from 2 s after the last subscription): p50 "
         f"{pct(steady, 0.5) * 1000:.1f} ms, p99 {pct(steady, 0.99) * 1000:.1f} ms, "
         f"max {max(steady, default=0) * 1000:.1f} ms over {len(steady)} updates"
+    )
+    note(
+        "server side (ws_send_latency_seconds, tick's exchange time → handed to the socket): "
+        f"p50 {bucket_quantile(before, after, 0.5)}, p99 {bucket_quantile(before, after, 0.99)}"
     )
     wl = [x for s in wildcard for x in s.latencies]
     note(f"'*' sockets: p50 {pct(wl, 0.5) * 1000:.1f} ms, p99 {pct(wl, 0.99) * 1000:.1f} ms")
