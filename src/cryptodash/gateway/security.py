@@ -5,9 +5,11 @@
   over TLS, and `Cache-Control: no-store` on account routes (they carry tokens).
 - `Cors` is Starlette's CORS for `CRYPTODASH_CORS_ORIGINS`, with our error body on a refused
   preflight.
-- `RateLimit` takes one token per request from a bucket: per user for a valid access token,
-  per IP otherwise, and a stricter per-IP bucket for login, register, refresh and password
-  changes. Health and metrics are exempt (probes and scrapes must never be refused).
+- `RateLimit` takes one token per API request from a bucket: per user for a valid access
+  token, per IP otherwise, and a stricter per-IP bucket for login, register, refresh and
+  password changes; and one per WebSocket handshake from a per-IP bucket. Only `/api/` and
+  `/ws/` are limited: health and metrics (probes and scrapes must never be refused) and the web
+  app's pages and assets (one page load fetches a dozen chunks) are not.
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ class Cors(CORSMiddleware):
 AUTH_PATHS = frozenset(
     {"/api/users/login", "/api/users/register", "/api/users/refresh", "/api/users/me/password"}
 )
-EXEMPT_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+LIMITED_PREFIXES = ("/api/", "/ws/")
 
 
 class RateLimit:
@@ -159,6 +161,8 @@ class RateLimit:
         """(scope name, bucket key, tokens per minute) for this request."""
         client = scope.get("client")
         ip = client[0] if client else "unknown"
+        if scope["type"] == "websocket":
+            return "ws", f"ws:{ip}", self.settings.rate_limit_ws_per_min
         if scope["path"] in AUTH_PATHS:
             return "auth", f"auth:{ip}", self.settings.rate_limit_auth_per_min
         user_id = self._user_id(scope)
@@ -183,7 +187,11 @@ class RateLimit:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in EXEMPT_PATHS:
+        if (
+            scope["type"] not in ("http", "websocket")
+            or not scope["path"].startswith(LIMITED_PREFIXES)
+            or scope.get("method") == "OPTIONS"
+        ):
             await self.app(scope, receive, send)
             return
         name, key, per_minute = self.bucket(scope)
@@ -195,12 +203,15 @@ class RateLimit:
         if not decision.allowed:
             self.metrics.rate_limit_rejections.labels(name).inc()
             retry = decision.retry_after_header
-            await send_error(
-                send,
-                429,
-                f"Too many requests; retry in {retry} s",
-                headers=[*headers, (b"retry-after", retry.encode())],
-            )
+            headers.append((b"retry-after", retry.encode()))
+            message = f"Too many requests; retry in {retry} s"
+            if scope["type"] == "http":
+                await send_error(send, 429, message, headers=headers)
+            else:
+                await _refuse_websocket(scope, send, message, headers)
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
             return
 
         async def send_with_limits(message: Message) -> None:
@@ -209,3 +220,26 @@ class RateLimit:
             await send(message)
 
         await self.app(scope, receive, send_with_limits)
+
+
+async def _refuse_websocket(
+    scope: Scope, send: Send, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A refused handshake: a real 429 where the server can answer one (ASGI's
+    `websocket.http.response` extension, uvicorn has it), else a close before accept (403)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1013, "reason": "rate limited"})
+        return
+    body = error_body(429, message)
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
