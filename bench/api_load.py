@@ -75,7 +75,11 @@ PORTFOLIO: list[tuple[int, str, str, str]] = [
     (15, "portfolio", "GET", "/api/portfolio/{pid}/performance"),
     (1, "write", "POST", "/api/portfolio/{pid}/transactions"),
 ]
-MIXES = {"reads": READS, "full": READS + PORTFOLIO}
+MIXES = {
+    "reads": READS,
+    "full": READS + PORTFOLIO,
+    "coins": [(1, "read", "GET", "/api/market/coins")],  # one cached body, for comparison
+}
 WRITE_BUY = b'{"coin_id":"bitcoin","side":"buy","quantity":"0.001","price":"50000"}'
 WRITE_SELL = b'{"coin_id":"bitcoin","side":"sell","quantity":"0.001","price":"50000"}'
 
@@ -122,6 +126,8 @@ def server_env(redis_url: str | None = None, **extra: str) -> dict[str, str]:
         CRYPTODASH_RATE_LIMIT_ANON_PER_MIN="100000000",
         CRYPTODASH_RATE_LIMIT_USER_PER_MIN="100000000",
         CRYPTODASH_RATE_LIMIT_AUTH_PER_MIN="100000",
+        # No network here: the sentiment model is not downloaded (VADER scores instead).
+        HF_HUB_OFFLINE="1",
     )
     env.update(extra)
     return env
@@ -243,7 +249,27 @@ def scrape(port: int) -> dict[str, float]:
     values: dict[str, float] = {}
     for result, value in re.findall(r'^cache_requests_total\{result="(\w+)"\} (\S+)$', text, re.M):
         values[f"cache_{result}"] = float(value)
+    duration = (
+        r'^http_request_duration_seconds_(sum|count)\{method="(\w+)",route="([^"]+)"\} (\S+)$'
+    )
+    for part, method, route, value in re.findall(duration, text, re.M):
+        values[f"{part} {method} {route}"] = float(value)
     return values
+
+
+def server_times(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean time in the server per route over the window, ms (http_request_duration_seconds:
+    from the request reaching the gateway middleware to the response leaving it)."""
+    times = {}
+    for key, count in after.items():
+        if not key.startswith("count ") or key.endswith(("/metrics", "/health")):
+            continue
+        label = key[6:]
+        n = count - before.get(key, 0)
+        if n > 0:
+            total = after[f"sum {label}"] - before.get(f"sum {label}", 0)
+            times[label] = round(1000 * total / n, 2)
+    return times
 
 
 # --------------------------------------------------------------------------- the load process
@@ -502,6 +528,7 @@ def measure(
         hits = after.get("cache_hit", 0) - before.get("cache_hit", 0)
         misses = after.get("cache_miss", 0) - before.get("cache_miss", 0)
         result["cache_hit_pct"] = round(100 * hits / max(1.0, hits + misses), 1)
+        result["server_ms_by_route"] = server_times(before, after)
     return result
 
 
@@ -526,6 +553,10 @@ def summarize(name: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
         row[cls]["p99_per_round"] = [r["latency_ms"].get(cls, {}).get("p99") for r in rounds]
     if "cache_hit_pct" in rounds[0]:
         row["cache_hit_pct"] = med(lambda r: r["cache_hit_pct"])
+        routes = rounds[0]["server_ms_by_route"]
+        row["server_mean_ms_by_route"] = {
+            route: med(lambda r, x=route: r["server_ms_by_route"].get(x, 0)) for route in routes
+        }
     kinds: dict[str, int] = {}
     for r in rounds:
         for kind, count in r["error_kinds"].items():
@@ -551,7 +582,7 @@ def verdict(ours: dict[str, Any], ratio: float) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mix", choices=["reads", "full", "both"], default="both")
+    parser.add_argument("--mix", choices=[*MIXES, "both"], default="both")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per round")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each round")
