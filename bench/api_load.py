@@ -650,6 +650,13 @@ def main() -> None:
                     print(f"# {mix}: {line}")
                 sys.stdout.flush()
         print(f"# server RSS at the end: {rss_bytes(server.pid) / 2**20:.0f} MiB")
+        errors = [
+            line
+            for line in (Path(tmp) / "server.log").read_text().splitlines()
+            if '"level":"error"' in line
+        ]
+        last = f"; last: {errors[-1][:400]}" if errors else ""
+        print(f"# server log: {len(errors)} error lines{last}")
     print(f"# load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -166,12 +166,14 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
     app.state.platform = platform
     app.state.realtime = realtime
     install_error_handlers(app)
-    app.include_router(health_router)
-    if realtime is not None:
-        app.include_router(ws_router)
+    # Requests are matched against the routes in order (no two routers share a path): the
+    # domains' API first, probes and WebSocket upgrades after.
     for domain in domains:
         for router in domain.routers():
             app.include_router(router)
+    app.include_router(health_router)
+    if realtime is not None:
+        app.include_router(ws_router)
     if service in (ALL_IN_ONE, "gateway"):
         app.include_router(meta_router)  # before the split gateway's /api proxy
     if proxy is not None:

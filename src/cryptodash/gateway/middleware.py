@@ -32,6 +32,9 @@ log = get_logger("cryptodash.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _QUIET_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Method label values; any other method a client makes up counts as `OTHER` (a label value
+per made-up method would grow the metrics without bound)."""
 
 
 def route_template(scope: Scope) -> str:
@@ -216,15 +219,16 @@ class Gateway:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            counter = self._counters.get((method, route, status))
+            label = method if method in _METHODS else "OTHER"
+            counter = self._counters.get((label, route, status))
             if counter is None:
-                counter = self.metrics.http_requests.labels(method, route, str(status))
-                self._counters[(method, route, status)] = counter
+                counter = self.metrics.http_requests.labels(label, route, str(status))
+                self._counters[(label, route, status)] = counter
             counter.inc()
-            duration = self._durations.get((method, route))
+            duration = self._durations.get((label, route))
             if duration is None:
-                duration = self.metrics.http_request_duration.labels(method, route)
-                self._durations[(method, route)] = duration
+                duration = self.metrics.http_request_duration.labels(label, route)
+                self._durations[(label, route)] = duration
             duration.observe(elapsed)
             if status >= 500 or elapsed > SLOW_REQUEST_SECONDS or self._logs(path, status):
                 fields: dict[str, Any] = {}
