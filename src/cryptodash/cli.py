@@ -48,6 +48,8 @@ def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
     dropped; client frames up to 64 KiB (they are small requests); no per-message compression
     (each frame would be compressed once per client — fan-out CPU spent on 200-byte frames);
     uvicorn's protocol plus the raw-frame extension the hub writes through (`wsserver`).
+    HTTP: httptools and uvloop (uvicorn's fastest, installed by `uvicorn[standard]`),
+    and no uvicorn access log: the gateway middleware writes its own, with the request id.
     """
     import uvicorn
 
@@ -58,6 +60,9 @@ def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
         host=host,
         port=port,
         log_config=None,
+        access_log=False,
+        http="httptools",
+        loop="auto",  # uvloop where it is installed
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=10,

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
+    access_log_sample: float = Field(default=0.01, ge=0, le=1)
+    """The share of successful requests the access log writes (4xx, 5xx and slow requests are
+    always written); 1 = every request."""
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from cryptodash.config import Settings
 from cryptodash.errors import ServiceUnavailable
@@ -50,9 +51,13 @@ async def get_database(platform: PlatformDep) -> Database:
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-async def get_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
-    """One session per request, in a transaction committed when the route returns."""
-    async with db.session() as session:
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_session(db: DatabaseDep, conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
+    """One session per request, in a transaction committed when the route returns (one that
+    may write takes SQLite's write lock as it begins; a GET does not)."""
+    async with db.session(writes=conn.scope.get("method") not in _READ_METHODS) as session:
         yield session
 
 

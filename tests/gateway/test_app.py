@@ -222,6 +222,8 @@ async def test_metrics_by_route_template(probe_app_settings) -> None:  # type: i
         await client.get("/api/probe/things/1")
         await client.get("/api/probe/things/2")
         await client.get("/nowhere/at/all")
+        for made_up in ("BREW", "FOO1", "FOO2"):  # one label value for all of them
+            await client.request(made_up, "/api/probe/things/3")
         text = (await client.get("/metrics")).text
     finally:
         await ctx.__aexit__(None, None, None)
@@ -230,6 +232,8 @@ async def test_metrics_by_route_template(probe_app_settings) -> None:  # type: i
         in text
     )
     assert 'http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
+    assert 'method="OTHER",route="/api/probe/things/{thing_id}",status="405"} 3.0' in text
+    assert "FOO1" not in text
     assert "http_request_duration_seconds_bucket" in text
     for name in ("cache_requests_total", "bus_messages_total", "db_query_duration_seconds"):
         assert f"# TYPE {name}" in text

@@ -43,6 +43,7 @@ from cryptodash.market import service as market
 from cryptodash.market.candles import Candle, fill_gaps, interval_seconds
 from cryptodash.market.coins import Universe, quote_for
 from cryptodash.platform.cache import Cache
+from cryptodash.platform.db import Database
 
 HISTORY = market.MAX_CANDLES
 """Candles read per series: the warm-up of every indicator plus the points asked for."""
@@ -282,7 +283,7 @@ def summary_from_series(series: Series) -> dict[str, Any]:
 
 
 async def indicators_json(
-    session: AsyncSession,
+    db: Database,
     cache: Cache,
     universe: Universe,
     coin_id: str,
@@ -290,6 +291,8 @@ async def indicators_json(
     metrics: Sequence[Metric],
     limit: int,
 ) -> bytes:
+    """The indicators body: cached, or computed from the stored candles (a read session is
+    opened only then: a cached read touches no database)."""
     check_coin(universe, coin_id)
     query = ";".join(
         ["v2", f"limit={limit}", *(m.name for m in sorted(metrics, key=lambda m: m.name))]
@@ -298,14 +301,15 @@ async def indicators_json(
     raw = await cache.get(key)
     if raw is not None:
         return raw
-    series = await load_series(session, universe, coin_id, interval, live=False)
+    async with db.read_session() as session:
+        series = await load_series(session, universe, coin_id, interval, live=False)
     raw = orjson.dumps(indicators_body(series, metrics, limit))
     await cache.set(key, raw, series_ttl(series, interval))
     return raw
 
 
 async def summary_json(
-    session: AsyncSession, cache: Cache, universe: Universe, coin_id: str, interval: str
+    db: Database, cache: Cache, universe: Universe, coin_id: str, interval: str
 ) -> bytes:
     """The consumer's live summary when it has one, else computed from the stored candles."""
     check_coin(universe, coin_id)
@@ -313,7 +317,8 @@ async def summary_json(
     raw = await cache.get(key)
     if raw is not None:
         return raw
-    series = await load_series(session, universe, coin_id, interval, live=True)
+    async with db.read_session() as session:
+        series = await load_series(session, universe, coin_id, interval, live=True)
     raw = orjson.dumps(summary_from_series(series))
     await cache.set(key, raw, LIVE_TTL if series.live else series_ttl(series, interval))
     return raw

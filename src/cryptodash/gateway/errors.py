@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -67,8 +68,25 @@ async def _backend_unavailable(_: Request, exc: Exception) -> Response:
     return _json(503, body, {"Retry-After": "5"})
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """SQLite's write lock not won within its busy timeout (writers queueing on the one-file
+    database under load) is a retryable 503; any other database error is a 500."""
+    if "database is locked" in str(exc):
+        log.warning("database_busy", method=request.method, path=request.url.path)
+        body = error_body(503, "Temporarily unavailable: the database is busy; retry shortly")
+        return _json(503, body, {"Retry-After": "1"})
+    log.error(
+        "unhandled_error",
+        method=request.method,
+        path=request.url.path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return _json(500, error_body(500, "Internal server error"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(BackendUnavailable, _backend_unavailable)
+    app.add_exception_handler(OperationalError, _database_error)
