@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from cryptodash.errors import AppError, error_body
+from cryptodash.platform.db import is_connection_error
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger
 
@@ -67,7 +69,20 @@ async def _backend_unavailable(_: Request, exc: Exception) -> Response:
     return _json(503, body, {"Retry-After": "5"})
 
 
+async def _database_error(_: Request, exc: Exception) -> Response:
+    """A database that cannot be reached (down, restarting, connection dropped mid-request) is
+    a 503 with our body — the request did not happen and can be retried; any other database
+    error stays a 500."""
+    if not is_connection_error(exc):
+        raise exc
+    log.warning("database_unreachable", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+    body = error_body(503, "Temporarily unavailable: the database is not reachable")
+    return _json(503, body, {"Retry-After": "2"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
