@@ -97,6 +97,7 @@ async def test_broker_killed_and_restarted_loses_and_doubles_nothing(
     await fake.start()
     settings = make_settings(
         data_dir,
+        sentiment_model="vader",  # no model download in the background
         database_url=pg_url,
         kafka_bootstrap_servers=private_broker.bootstrap,
         bus_topic_prefix=unique("f") + ".",

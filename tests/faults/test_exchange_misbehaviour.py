@@ -8,7 +8,6 @@ tests/market/exchanges check each behaviour in isolation; this is the scenario.)
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +75,7 @@ async def test_exchanges_misbehave_prices_stay_right_and_gaps_are_filled(
         binance.rest_faults = [(429, 1.0), (429, 1.0)]
         settings = make_settings(
             data_dir,
+            sentiment_model="vader",  # no model download in the background
             database_url=pg_url,
             redis_url=redis_url,
             coins=list(COINS),

@@ -40,6 +40,7 @@ async def test_postgres_restart_loses_no_acknowledged_write(
     async with FakeBinance(symbols=["BTCUSDT", "ETHUSDT"], trades_per_second=2) as exchange:
         settings = make_settings(
             data_dir,
+            sentiment_model="vader",  # no model download in the background
             database_url=private_postgres.url,
             exchanges=["binance"],
             coins=["bitcoin", "ethereum"],

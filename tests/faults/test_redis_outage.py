@@ -77,6 +77,7 @@ async def outage(
 ) -> None:
     settings = make_settings(
         data_dir,
+        sentiment_model="vader",  # no model download in the background
         database_url=pg_url,
         redis_url=private_redis.url,
         exchanges=["binance"],

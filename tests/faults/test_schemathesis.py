@@ -55,6 +55,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app = create_app(
         make_settings(
             data_dir,
+            sentiment_model="vader",  # no model download in the background
             database_url=make_url(PG_ADMIN_URL).set(database=name).render_as_string(False),
             log_level="WARNING",
         )
