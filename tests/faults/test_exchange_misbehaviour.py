@@ -106,7 +106,8 @@ async def test_exchanges_misbehave_prices_stay_right_and_gaps_are_filled(
             binance.silence(False)
             # Dropped messages on Coinbase: a sequence gap.
             coinbase.skip_sequence("BTC-USD", 7)
-            # Garbage: not JSON, binary, unknown events, wrong shapes.
+            # Garbage: not JSON, binary, unknown events, wrong shapes (on open connections).
+            await eventually(lambda: binance.connections and coinbase.connections, timeout=30)
             for frame in (
                 "not json",
                 b"\x00\xff\xfe",
@@ -122,6 +123,9 @@ async def test_exchanges_misbehave_prices_stay_right_and_gaps_are_filled(
             async def healed() -> bool:
                 status = await sources(client)
                 last.update(status)
+                for name, fake in (("binance", binance), ("coinbase", coinbase)):
+                    if not status[name]["malformed"]:  # it landed on a connection being replaced
+                        await fake.send_raw("not json")
                 return (
                     all(s["connected"] for s in status.values())
                     and status["binance"]["reconnects"] >= 3
