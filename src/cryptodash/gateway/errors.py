@@ -80,6 +80,43 @@ async def _database_error(_: Request, exc: Exception) -> Response:
     return _json(503, body, {"Retry-After": "2"})
 
 
+ERROR_BODY_SCHEMA: dict[str, Any] = {
+    "title": "ErrorBody",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "request_id"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "request_id": {"type": ["string", "null"]},
+                "details": {"description": "Per-field problems (422): loc, msg, type"},
+            },
+        }
+    },
+}
+"""Our error body, as the OpenAPI schema documents it."""
+
+
+def document_error_body(app: FastAPI) -> None:
+    """FastAPI documents every 422 as its own `HTTPValidationError` (`{"detail": […]}`); ours
+    is the error body above: the schema says so, so clients and schema checks get the truth."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = ERROR_BODY_SCHEMA
+                schemas.pop("ValidationError", None)
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _database_error)
