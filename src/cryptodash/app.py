@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from cryptodash import __version__
 from cryptodash.auth import authorize
 from cryptodash.config import Settings, get_settings
-from cryptodash.gateway.errors import install_error_handlers
+from cryptodash.gateway.errors import document_error_body, install_error_handlers
 from cryptodash.gateway.frontend import default_frontend_dir, serve_frontend
 from cryptodash.gateway.health import router as health_router
 from cryptodash.gateway.meta import router as meta_router
@@ -165,6 +165,7 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
     )
     app.state.platform = platform
     app.state.realtime = realtime
+    document_error_body(app)
     install_error_handlers(app)
     # Requests are matched against the routes in order (no two routers share a path): the
     # domains' API first, probes and WebSocket upgrades after.

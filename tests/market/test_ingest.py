@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -60,42 +61,63 @@ class DownBus:
     async def send(self, *args: Any, **kwargs: Any) -> None:
         raise BackendUnavailable("kafka", "down")
 
+    async def ping(self) -> None:
+        raise BackendUnavailable("kafka", "down")
 
-async def test_a_failed_publish_is_counted_and_does_not_stop_the_feed() -> None:
+
+async def test_ticks_the_bus_refuses_are_held_within_a_bound_and_do_not_stop_the_feed() -> None:
     metrics = Metrics()
-    publisher = TickPublisher(DownBus(), metrics)  # type: ignore[arg-type]
+    publisher = TickPublisher(DownBus(), metrics, max_held=3)  # type: ignore[arg-type]
     for n in range(5):
         await publisher.publish(tick(n))
-    await publisher.close()
+    # Held for the broker's return, the oldest beyond the bound dropped and counted.
+    assert publisher.held == 3
+    assert publisher.failed == 2
+    await publisher.close(timeout=0.2)  # still down: what is held is dropped, counted
+    assert publisher.held == 0
     assert publisher.failed == 5
     assert metrics.bus_messages.labels(PRICE_UPDATES, "publish_failed")._value.get() == 5
 
 
 class LosingBus:
-    """Takes every message, then loses it (the broker never acknowledges)."""
+    """Takes every message; the test settles each delivery. Down (ping fails) until `up`."""
 
     backend = "kafka"
 
     def __init__(self) -> None:
         self.futures: list[Any] = []
+        self.prices: list[float] = []
+        self.up = False
 
-    async def send(self, *args: Any, **kwargs: Any) -> Any:
-        import asyncio
-
+    async def send(self, topic: str, key: str, value: Any, **kwargs: Any) -> Any:
         future = asyncio.get_running_loop().create_future()
         self.futures.append(future)
+        self.prices.append(value["price"])
         return future
 
+    async def ping(self) -> None:
+        if not self.up:
+            raise BackendUnavailable("kafka", "down")
 
-async def test_a_lost_delivery_is_counted_and_frees_its_slot() -> None:
+
+async def test_a_lost_delivery_is_held_frees_its_slot_and_is_resent_in_order() -> None:
     metrics = Metrics()
     bus = LosingBus()
-    publisher = TickPublisher(bus, metrics, max_in_flight=2)  # type: ignore[arg-type]
+    publisher = TickPublisher(bus, metrics, max_in_flight=2, retry_delay=0.01)  # type: ignore[arg-type]
     await publisher.publish(tick(0))
     await publisher.publish(tick(1))
     for future in bus.futures:
         future.set_exception(BackendUnavailable("kafka", "KafkaTimeoutError"))
+    await asyncio.sleep(0)  # the delivery callbacks run
     await publisher.publish(tick(2))  # would wait forever if the slots were not freed
-    bus.futures[-1].set_result(None)
+    await publisher.publish(tick(3))
+    assert publisher.held == 4  # behind the held ones, in order
+    assert bus.prices == [100, 101]
+    bus.up = True
+    for n in range(4):
+        await eventually(lambda n=n: len(bus.futures) > 2 + n)
+        bus.futures[2 + n].set_result(None)
     await publisher.close()
-    assert publisher.failed == 2
+    assert bus.prices == [100, 101, 100, 101, 102, 103]
+    assert publisher.failed == 0
+    assert publisher.resent == 4

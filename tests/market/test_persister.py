@@ -3,6 +3,7 @@ idempotence when the bus delivers a message again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -183,6 +184,37 @@ async def test_redelivery_to_a_new_consumer_uses_the_stored_offsets(db: Database
     async with db.session() as session:
         stored = (await session.scalars(select(ConsumerOffset))).all()
     assert {o.next_offset for o in stored if o.consumer == crashed.consumer} == {2, 6}
+
+
+def stamped(batch: list[Message], at_ms: int) -> list[Message]:
+    """The messages with Kafka record times from `at_ms` on, one millisecond apart."""
+    return [replace(m, timestamp=at_ms + i) for i, m in enumerate(batch)]
+
+
+async def test_a_log_that_started_over_is_applied_and_redelivery_still_is_not(
+    db: Database,
+) -> None:
+    """A broker back without its data numbers messages from 0 again: they are behind the stored
+    offsets but newer than anything applied, so they are new (not redeliveries)."""
+    base = now_second()
+    clock = lambda: base + timedelta(seconds=3)  # noqa: E731
+    old_log = stamped(messages(sample_ticks(base)), 1_000)
+    later = [Tick("bitcoin", "binance", D("104"), D("3"), base + timedelta(seconds=1.2), "USDT")]
+    new_log = stamped(messages(later), 5_000)  # offset 0 again, produced after
+    first = persister(db, durable_offsets=True, clock=clock)
+    await deliver(first, old_log)
+    before = await rows(db)
+    successor = persister(db, durable_offsets=True, clock=clock)  # loads the stored offsets
+    await deliver(successor, old_log[:2])  # a redelivery: still skipped
+    assert await rows(db) == before
+    assert successor.duplicates == 2
+    await deliver(successor, new_log)
+    assert successor.log_resets == 1
+    prices, _ = await rows(db)
+    second = [r for r in prices if r[1] == "binance" and r[3] == base + timedelta(seconds=1)]
+    assert second[0][4:] == (D("104"), D("4"))  # 1 from the old log + 3 from the new one
+    await deliver(successor, new_log)  # and the new log's redelivery is skipped in turn
+    assert (await rows(db))[0] == prices
 
 
 async def test_invalid_untracked_and_far_future_ticks_are_skipped(db: Database) -> None:

@@ -195,15 +195,25 @@ class IndicatorConsumer:
         self.candles_closed = 0
         self.updates_published = 0
         self._next_offset: dict[int, int] = {}
+        self._max_time: dict[int, int] = {}
         self._partitions = TOPIC_PARTITIONS.get(PRICE_UPDATES, DEFAULT_PARTITIONS)
 
     # ------------------------------------------------------------------ bus side
 
     async def __call__(self, message: Message) -> None:
         expected = self._next_offset.get(message.partition)
-        if expected is not None and message.offset < expected:
+        # Behind the offset but newer than anything applied: not a redelivery but a log that
+        # started over (a broker back without its data).
+        if (
+            expected is not None
+            and message.offset < expected
+            and message.timestamp <= self._max_time.get(message.partition, 0)
+        ):
             self.skipped += 1  # redelivered: already applied here
             return
+        self._max_time[message.partition] = max(
+            message.timestamp, self._max_time.get(message.partition, 0)
+        )
         if expected is not None and message.offset > expected:
             self._forget_partition(message.partition)  # consumed elsewhere meanwhile
         self._next_offset[message.partition] = message.offset + 1

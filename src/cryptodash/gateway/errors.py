@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from cryptodash.errors import AppError, error_body
+from cryptodash.platform.db import is_connection_error
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger
 
@@ -69,8 +70,16 @@ async def _backend_unavailable(_: Request, exc: Exception) -> Response:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
-    """SQLite's write lock not won within its busy timeout (writers queueing on the one-file
-    database under load) is a retryable 503; any other database error is a 500."""
+    """A database that cannot be reached (down, restarting, connection dropped mid-request) is
+    a 503 with our body — the request did not happen and can be retried; SQLite's write lock
+    not won within its busy timeout (writers queueing on the one-file database under load) is
+    a retryable 503 too; any other database error is a 500."""
+    if is_connection_error(exc):
+        log.warning(
+            "database_unreachable", error=str(exc).splitlines()[0] if str(exc) else repr(exc)
+        )
+        body = error_body(503, "Temporarily unavailable: the database is not reachable")
+        return _json(503, body, {"Retry-After": "2"})
     if "database is locked" in str(exc):
         log.warning("database_busy", method=request.method, path=request.url.path)
         body = error_body(503, "Temporarily unavailable: the database is busy; retry shortly")
@@ -84,9 +93,47 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     return _json(500, error_body(500, "Internal server error"))
 
 
+ERROR_BODY_SCHEMA: dict[str, Any] = {
+    "title": "ErrorBody",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "request_id"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "request_id": {"type": ["string", "null"]},
+                "details": {"description": "Per-field problems (422): loc, msg, type"},
+            },
+        }
+    },
+}
+"""Our error body, as the OpenAPI schema documents it."""
+
+
+def document_error_body(app: FastAPI) -> None:
+    """FastAPI documents every 422 as its own `HTTPValidationError` (`{"detail": […]}`); ours
+    is the error body above: the schema says so, so clients and schema checks get the truth."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = ERROR_BODY_SCHEMA
+                schemas.pop("ValidationError", None)
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(BackendUnavailable, _backend_unavailable)
-    app.add_exception_handler(OperationalError, _database_error)

@@ -71,7 +71,7 @@ class _Unwritten:
 
     prices: dict[tuple[str, str, datetime], service.PriceRow] = field(default_factory=dict)
     candles: dict[tuple[str, str, str, int], Candle] = field(default_factory=dict)
-    offsets: dict[int, int] = field(default_factory=dict)
+    offsets: dict[int, tuple[int, int | None]] = field(default_factory=dict)
 
     def add_prices(self, rows: Sequence[service.PriceRow]) -> None:
         for row in rows:
@@ -124,6 +124,9 @@ class PricePersister:
         self._pending: list[Message] = []
         self._unwritten = _Unwritten()
         self._next_offset: dict[int, int] = {}
+        # Newest message time (ms) applied per partition: tells a redelivery from a new log.
+        self._max_time: dict[int, int] = {}
+        self.log_resets = 0
         self._offsets_loaded = not durable_offsets
         self._lock = asyncio.Lock()
         self._last_flush = 0.0
@@ -211,8 +214,12 @@ class PricePersister:
         except Exception as exc:
             log.warning("market_offsets_unavailable", error=repr(exc))
             return
-        for partition, offset in stored.items():
+        for partition, (offset, at) in stored.items():
             self._next_offset[partition] = offset
+            if at is not None:
+                self._max_time[partition] = at
+            else:
+                self._max_time.pop(partition, None)
         self._offsets_loaded = True
 
     def _accept(self, batch: Sequence[Message], now: datetime) -> list[Tick]:
@@ -221,12 +228,26 @@ class PricePersister:
         newest = now + MAX_FUTURE
         ticks: list[Tick] = []
         for message in batch:
-            expected = self._next_offset.get(message.partition, 0)
+            partition = message.partition
+            expected = self._next_offset.get(partition, 0)
+            applied = self._max_time.get(partition)
             if message.offset < expected:
-                self.duplicates += 1
-                continue
-            self._next_offset[message.partition] = message.offset + 1
-            self._unwritten.offsets[message.partition] = message.offset + 1
+                if applied is None or message.timestamp <= applied:
+                    self.duplicates += 1
+                    continue
+                # Behind the offset yet newer than anything applied: not a redelivery but a
+                # log that started over (a broker that lost its data recreated the topic).
+                self.log_resets += 1
+                log.warning(
+                    "market_log_reset",
+                    partition=partition,
+                    offset=message.offset,
+                    expected=expected,
+                )
+            self._next_offset[partition] = message.offset + 1
+            seen = message.timestamp if applied is None else max(applied, message.timestamp)
+            self._max_time[partition] = seen
+            self._unwritten.offsets[partition] = (message.offset + 1, seen)
             try:
                 tick = tick_from_message(message.value)
             except InvalidTick as exc:

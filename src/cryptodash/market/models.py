@@ -53,10 +53,13 @@ class CandleRecord(Base):
 
 
 class ConsumerOffset(Base):
-    """The next bus offset a market consumer has not yet written, per topic partition.
+    """The next bus offset a market consumer has not yet written, per topic partition, and
+    the newest message time (ms) applied from it.
 
     Written in the same transaction as the rows the messages produced, so a message that
-    Kafka redelivers after a crash or a rebalance is recognised and applied once.
+    Kafka redelivers after a crash or a rebalance is recognised and applied once; a message
+    behind the offset but newer than anything applied belongs to a log that started over (a
+    broker that lost its data) and is applied.
     """
 
     __tablename__ = "market_consumer_offsets"
@@ -65,3 +68,4 @@ class ConsumerOffset(Base):
     topic: Mapped[str] = mapped_column(String(200), primary_key=True)
     partition_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     next_offset: Mapped[int] = mapped_column(BigInteger)
+    max_timestamp: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

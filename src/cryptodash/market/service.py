@@ -740,31 +740,49 @@ def _mover(entry: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- consumer offsets
 
 
-async def load_offsets(session: AsyncSession, consumer: str, topic: str) -> dict[int, int]:
-    """Next unwritten offset per partition of a topic, as last saved by `consumer`."""
+async def load_offsets(
+    session: AsyncSession, consumer: str, topic: str
+) -> dict[int, tuple[int, int | None]]:
+    """(next unwritten offset, newest message time applied in ms) per partition of a topic,
+    as last saved by `consumer`."""
     rows = await session.execute(
-        select(ConsumerOffset.partition_id, ConsumerOffset.next_offset).where(
-            ConsumerOffset.consumer == consumer, ConsumerOffset.topic == topic
-        )
+        select(
+            ConsumerOffset.partition_id, ConsumerOffset.next_offset, ConsumerOffset.max_timestamp
+        ).where(ConsumerOffset.consumer == consumer, ConsumerOffset.topic == topic)
     )
-    return {int(partition): int(offset) for partition, offset in rows.all()}
+    return {
+        int(partition): (int(offset), None if at is None else int(at))
+        for partition, offset, at in rows.all()
+    }
 
 
 async def save_offsets(
-    session: AsyncSession, consumer: str, topic: str, offsets: Mapping[int, int]
+    session: AsyncSession,
+    consumer: str,
+    topic: str,
+    offsets: Mapping[int, tuple[int, int | None]],
 ) -> None:
     if not offsets:
         return
     stmt = _insert(session, ConsumerOffset.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["consumer", "topic", "partition_id"],
-        set_={"next_offset": stmt.excluded.next_offset},
+        set_={
+            "next_offset": stmt.excluded.next_offset,
+            "max_timestamp": stmt.excluded.max_timestamp,
+        },
     )
     await session.execute(
         stmt,
         [
-            {"consumer": consumer, "topic": topic, "partition_id": p, "next_offset": o}
-            for p, o in offsets.items()
+            {
+                "consumer": consumer,
+                "topic": topic,
+                "partition_id": p,
+                "next_offset": offset,
+                "max_timestamp": at,
+            }
+            for p, (offset, at) in offsets.items()
         ],
     )
 

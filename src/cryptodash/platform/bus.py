@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -32,14 +33,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import aiokafka.client as _aiokafka_client
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger, request_id_var
 from cryptodash.platform.metrics import Metrics
+
+# Never let a metadata request create a topic: the bus creates its topics with their partition
+# counts (`_ensure_topics`, `_watch_topics`). aiokafka asks brokers to auto-create whatever its
+# producers and consumers look up, and does not expose the flag; a broker back without its
+# data would otherwise recreate `price_updates` with its default partition count.
+_aiokafka_client.MetadataRequest = functools.partial(
+    MetadataRequest, allow_auto_topic_creation=False
+)
 
 log = get_logger(__name__)
 
@@ -53,6 +64,8 @@ DEFAULT_PARTITIONS = 6
 RETENTION_MS = 7 * 24 * 3600 * 1000
 # Seconds one kafka_consumer_lag measurement may take before it is skipped.
 LAG_TIMEOUT = 10.0
+# Seconds between two checks that the topics this bus uses still exist (see `_watch_topics`).
+TOPIC_CHECK_INTERVAL = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,8 @@ class Message:
     headers: dict[str, str]
     partition: int
     offset: int
+    timestamp: int = 0
+    """When the message was produced, in Unix milliseconds (Kafka: the record's timestamp)."""
 
 
 Handler = Callable[[Message], Awaitable[None]]
@@ -255,7 +270,15 @@ class MemoryBus:
         partition = partition_for(key, TOPIC_PARTITIONS.get(topic, DEFAULT_PARTITIONS))
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
-        message = Message(topic, key, decoded, envelope_headers(schema, headers), partition, offset)
+        message = Message(
+            topic,
+            key,
+            decoded,
+            envelope_headers(schema, headers),
+            partition,
+            offset,
+            time.time_ns() // 1_000_000,
+        )
         self._metrics.bus_counter(topic, "produced").inc()
         for group in list(self._groups.values()):
             if topic in group.topics:
@@ -375,6 +398,17 @@ class _KafkaSubscription:
         self._lag_series: set[tuple[str, str]] = set()
         # Next offset to handle of each partition whose batch is in the handlers' hands.
         self._in_flight: dict[TopicPartition, int] = {}
+        self._rejoin = asyncio.Event()
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    def rejoin(self) -> None:
+        """Start over with a new consumer (after the bus recreated a topic: the current one
+        may have joined while the topic was missing and would own none of its partitions
+        until its next metadata refresh)."""
+        self._rejoin.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"bus:{self.group}")
@@ -392,6 +426,7 @@ class _KafkaSubscription:
                 delay = 0.5
                 reporter = asyncio.create_task(self._report_lag(consumer), name=f"lag:{self.group}")
                 await self._consume(consumer)
+                delay = 0.05  # asked to rejoin: at once
             except asyncio.CancelledError:
                 raise
             except (KafkaError, OSError) as exc:
@@ -409,10 +444,14 @@ class _KafkaSubscription:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            delay = min(max(delay, 0.25) * 2, 10.0)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         while True:
+            if self._rejoin.is_set():
+                self._rejoin.clear()
+                log.info("bus_consumer_rejoin", group=self.group)
+                return
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
             if consumer.assignment():
                 self._assigned.set()
@@ -433,6 +472,7 @@ class _KafkaSubscription:
                 headers={name: raw.decode() for name, raw in record.headers or ()},
                 partition=record.partition,
                 offset=record.offset,
+                timestamp=record.timestamp or 0,
             )
             await handle_with_retry(self._handler, message, self.group, bus.metrics, bus.retry)
             self._in_flight[tp] = record.offset + 1
@@ -542,8 +582,10 @@ class KafkaBus:
         client_id: str = "cryptodash",
         session_timeout_ms: int = 10_000,
         lag_interval: float = 5.0,
+        topic_check_interval: float = TOPIC_CHECK_INTERVAL,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.topic_check_interval = topic_check_interval
         self.session_timeout_ms = session_timeout_ms
         self.lag_interval = lag_interval
         self.metrics = metrics
@@ -558,6 +600,11 @@ class KafkaBus:
         self._batches: dict[tuple[str, int], _Batch] = {}
         self._outbox: asyncio.Queue[_Batch] = asyncio.Queue()
         self._dispatcher: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        # False from a failed topic check until the next good one (topics recreated if they
+        # were gone): batches are refused meanwhile, so their senders hold them.
+        self._available = True
 
     def physical(self, topic: str) -> str:
         return f"{self.prefix}{topic}"
@@ -572,6 +619,87 @@ class KafkaBus:
             await self._get_producer()
         except BackendUnavailable as exc:
             log.warning("bus_start_degraded", error=exc.detail)
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch_topics(), name="bus:topics")
+
+    async def _watch_topics(self) -> None:
+        """Recreate topics that disappeared — a broker that came back without its data (the
+        test broker keeps it in memory; a cluster restored empty) — with their partition
+        counts, before producers send into them, and make the consumers of those topics join
+        again (one that joined while a topic was missing owns none of its partitions)."""
+        while True:
+            # Every `topic_check_interval` s; while the broker is unreachable, every 0.2 s, so
+            # the topics are back before producers have sent much into the void.
+            interval = self.topic_check_interval
+            await asyncio.sleep(interval if self._available else min(0.2, interval))
+            if not self._ensured:
+                continue
+            try:
+                missing = await asyncio.wait_for(self._missing_topics(), LAG_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker is down (or worse): ask again soon
+                if self._available:
+                    log.warning("bus_broker_unreachable", error=repr(exc))
+                self._available = False
+                await self._drop_admin()
+                continue
+            if missing:
+                log.warning("bus_topics_missing", topics=sorted(missing))
+                self._ensured.difference_update(missing)
+                try:
+                    await self._ensure_topics(missing)
+                except BackendUnavailable as exc:
+                    log.warning("bus_topics_recreate_failed", error=exc.detail)
+                    self._available = False
+                    continue
+                await self._renew_producer()
+                log.info("bus_topics_recreated", topics=sorted(missing))
+                for subscription in list(self._subscriptions):
+                    if missing.intersection(subscription.topics):
+                        subscription.rejoin()
+            if not self._available:
+                log.info("bus_broker_back")
+            self._available = True
+
+    async def _renew_producer(self) -> None:
+        """Replace the producer after the broker lost its topics: the old one still holds
+        batches for partitions that were gone; they fail (their senders hold and resend
+        them through the new producer) instead of being retried into the void."""
+        old, self._producer = self._producer, None
+        if old is None:
+            return
+        with contextlib.suppress(Exception):
+            await old._sender.close()
+        with contextlib.suppress(Exception):
+            old._message_accumulator.fail_all(
+                KafkaConnectionError("the broker restarted without its data")
+            )
+        with contextlib.suppress(Exception):
+            await old.client.close()
+
+    async def _missing_topics(self) -> set[str]:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=self.client_id,
+                request_timeout_ms=5_000,
+            )
+            try:
+                await admin.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await admin.close()
+                raise
+            self._admin = admin
+        existing = set(await self._admin.list_topics())
+        return {t for t in self._ensured if self.physical(t) not in existing}
+
+    async def _drop_admin(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
 
     async def _ensure_topics(self, topics: Iterable[str]) -> None:
         wanted = [t for t in topics if t not in self._ensured]
@@ -648,7 +776,7 @@ class KafkaBus:
                 partition=partition_for(key, partitions),
                 headers=[(k, v.encode()) for k, v in envelope_headers(schema, headers).items()],
             )
-        except KafkaError as exc:
+        except (KafkaError, AssertionError) as exc:  # AssertionError: a partition it lost
             raise BackendUnavailable("kafka", repr(exc)) from exc
         self.metrics.bus_counter(topic, "produced").inc()
 
@@ -706,17 +834,23 @@ class KafkaBus:
     async def _hand_over(self) -> None:
         while True:
             batch = await self._outbox.get()
+            if not self._available:
+                batch.settle(BackendUnavailable("kafka", "broker unreachable"))
+                continue
             try:
                 producer = await self._get_producer()
                 delivery = await producer.send_batch(
                     batch.builder, self.physical(batch.topic), partition=batch.partition
                 )
-            except (KafkaError, OSError, BackendUnavailable) as exc:
-                batch.settle(BackendUnavailable("kafka", repr(exc)))
-                continue
             except asyncio.CancelledError:
                 batch.settle(BackendUnavailable("kafka", "bus closed"))
                 raise
+            except Exception as exc:
+                # Any refusal settles the batch (its senders hold and resend it): aiokafka also
+                # raises AssertionError("Unrecognized partition") while a topic it knew is gone
+                # (a broker back without its data), and a batch left unsettled is lost.
+                batch.settle(BackendUnavailable("kafka", repr(exc)))
+                continue
             produced = self.metrics.bus_counter(batch.topic, "produced")
             delivery.add_done_callback(lambda result, b=batch, c=produced: b.delivered(result, c))
 
@@ -782,6 +916,8 @@ class KafkaBus:
         return reported
 
     async def ping(self) -> None:
+        if not self._available:
+            raise BackendUnavailable("kafka", "broker unreachable or its topics being restored")
         producer = self._producer
         if producer is None:
             # Not connected yet (or the broker was down at start): try now.
@@ -793,6 +929,12 @@ class KafkaBus:
             raise BackendUnavailable("kafka", repr(exc)) from exc
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        await self._drop_admin()
         for subscription in list(self._subscriptions):
             await subscription.stop()
         for batch in list(self._batches.values()):  # what was sent still goes out

@@ -261,12 +261,35 @@ class Database:
             await self.read_engine.dispose()
 
 
+# SQLSTATE of "cannot reach the server": class 08 (connection exception) and the shutdown /
+# start-up refusals of a restarting server (admin shutdown, crash shutdown, cannot connect now).
+_UNREACHABLE_STATES = ("57P01", "57P02", "57P03")
+
+
 def is_connection_error(exc: BaseException) -> bool:
-    """True when a database error means "cannot reach the server" rather than a bad statement."""
-    if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
-        return True
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc.orig, (OSError, ConnectionError))
+    """True when a database error means "cannot reach the server" rather than a bad statement:
+    refused or dropped connections, a server shutting down or still starting up."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, TimeoutError, ConnectionError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _UNREACHABLE_STATES):
+            return True
+        if type(current).__name__ in (
+            "ConnectionDoesNotExistError",
+            "CannotConnectNowError",
+            "ConnectionFailureError",
+        ):
+            return True
+        if type(current).__name__ == "InterfaceError" and "connection" in str(current).lower():
+            return True
+        following = getattr(current, "orig", None)
+        current = following if isinstance(following, BaseException) else current.__cause__
     return False
 
 
