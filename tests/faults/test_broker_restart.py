@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from cryptodash.market.models import CandleRecord, Price
@@ -90,6 +91,7 @@ async def stored_minutes(platform: Platform) -> dict[tuple[str, int], Decimal]:
         return {(c, int(t.timestamp())): Decimal(v) for c, t, v in rows.all()}
 
 
+@pytest.mark.timeout(300)  # its waits add up on a machine loaded by make test
 async def test_broker_killed_and_restarted_loses_and_doubles_nothing(
     private_broker: Broker, pg_url: str, data_dir: Path
 ) -> None:

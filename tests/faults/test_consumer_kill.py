@@ -20,6 +20,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from cryptodash.market.coins import DEFAULT_COINS
 from cryptodash.market.ingest import publish_tick
@@ -107,6 +108,7 @@ class Ticker:
         return all(got.get(key) == volume for key, volume in self.expected.items())
 
 
+@pytest.mark.timeout(300)  # its waits add up on a machine loaded by make test
 async def test_sigkill_of_a_consumer_moves_its_partitions_and_loses_nothing(
     pg_url: str, redis_url: str, kafka_bootstrap: str, tmp_path: Path, topic_prefix: str
 ) -> None:

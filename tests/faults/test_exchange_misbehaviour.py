@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.apps import make_settings, running
 from tests.fakes import FakeBinance, FakeCoinbase
@@ -64,6 +65,7 @@ async def minutes_without_hole(client: httpx.AsyncClient, minutes: int) -> bool:
     return True
 
 
+@pytest.mark.timeout(300)  # its waits add up on a machine loaded by make test
 async def test_exchanges_misbehave_prices_stay_right_and_gaps_are_filled(
     pg_url: str, redis_url: str, data_dir: Path
 ) -> None:

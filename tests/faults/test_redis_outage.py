@@ -5,6 +5,7 @@ everything returns to it by itself within seconds."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -36,6 +37,7 @@ def history(shift: int) -> list[Candle]:
 
 async def seed(platform: Platform, shift: int) -> None:
     assert platform.db is not None
+    await asyncio.wait_for(platform.schema_ready.wait(), 60)  # migrated (a slow start)
     async with platform.db.session() as session:
         await service.ingest_candles(
             session, coin_id="bitcoin", source="binance", interval="1h", candles=history(shift)
