@@ -286,3 +286,40 @@ async def test_coins_split_across_group_members(db: Database) -> None:
     for coin in coins:
         assert (await entry(cache, "sma_20", coin, "1m"))["close"] == 10.0
     await bus.close()
+
+
+async def test_older_history_written_after_the_first_tick_is_taken_in(
+    db: Database, consumer_parts: tuple[IndicatorConsumer, MemoryCache, MemoryBus]
+) -> None:
+    """A fresh demo: the simulator's first ticks come before it has written the older
+    history. The state built at the first tick is short; a recheck builds it again from the
+    store, so SMA 200 on hours gets its value instead of waiting 200 hours."""
+    consumer, cache, _ = consumer_parts
+    hour = 3600
+    if time.time() % hour > hour - 90:  # the recheck below must see the same closed hour
+        await asyncio.sleep(hour - time.time() % hour + LATENESS + 1)
+    now = time.time()
+    last_closed = int(now // hour) * hour - hour
+    history = walk_candles(last_closed - 299 * hour, "1h", 300, seed=9)
+    await store(db, "ethereum", "1h", history[-30:])  # the recent part first
+    feed = Feed()
+    at = datetime.fromtimestamp(now, UTC)
+    await consumer(feed.message(Tick("ethereum", "binance", D("3000"), D("1"), at, "USDT")))
+    await consumer.flush(now)
+    assert (await entry(cache, "sma_200", "ethereum", "1h"))["value"] is None
+    state = consumer.coins["ethereum"]
+    assert "1h" in state.short
+
+    await store(db, "ethereum", "1h", history[:-30])  # the older part, a moment later
+    await consumer.flush(now + 1)  # too early for a recheck
+    assert state.series["1h"].count == 30
+    await consumer.flush(now + 16)
+    assert state.series["1h"].count == 300
+    assert "1h" not in state.short
+    closes = np.array([float(c.close) for c in history])
+    live = (await entry(cache, "sma_200", "ethereum", "1h"))["value"]
+    assert isinstance(live, float)
+    # The live value is over the forming hour's close (the tick): the batch SMA over the
+    # stored closes and that close.
+    expected = ind.sma(np.append(closes, 3000.0), 200)[-1]
+    assert live == pytest.approx(expected, rel=1e-9)

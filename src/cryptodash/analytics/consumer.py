@@ -67,6 +67,8 @@ class SeriesState:
         self.streams: list[Streaming] = [m.stream(interval) for m in self.metrics]
         self.last_time: int | None = None
         self.last_close = math.nan
+        self.count = 0
+        """Buckets advanced over (closed candles and the flat ones filling gaps)."""
         self.values: tuple[Any, ...] = tuple(
             math.nan if m.fields is None else (math.nan,) * len(m.fields) for m in self.metrics
         )
@@ -99,6 +101,7 @@ class SeriesState:
 
     def _advance(self, start: int, close: float) -> None:
         self.values = tuple(stream.update(close) for stream in self.streams)
+        self.count += 1
         self.last_time = start
         self.last_close = close
         if self._macd is not None:
@@ -158,6 +161,13 @@ def _index(metrics: Sequence[Metric], name: str) -> int | None:
     return next((i for i, m in enumerate(metrics) if m.name == name), None)
 
 
+WARM_CANDLES = 250
+"""Closed candles a series needs for every indicator (SMA 200 the longest) to have a value."""
+HISTORY_RECHECKS = (15.0, 60.0, 300.0)
+"""Seconds after a coin's state was built from a short history at which the short series are
+built again from the store (older history may still have been on its way)."""
+
+
 @dataclass
 class CoinState:
     coin_id: str
@@ -166,6 +176,10 @@ class CoinState:
     series: dict[str, SeriesState]
     ticked: bool = False
     published: dict[str, Any] = field(default_factory=dict)
+    built_at: float = 0.0
+    short: set[str] = field(default_factory=set)
+    """Intervals built from fewer than WARM_CANDLES stored candles: rechecked later."""
+    rechecks: int = 0
 
 
 class IndicatorConsumer:
@@ -268,7 +282,49 @@ class IndicatorConsumer:
             for candle in candles[len(done) :]:
                 aggregator.seed(interval, candle)
             series[interval] = state
-        return CoinState(coin_id, partition_for(coin_id, self._partitions), aggregator, series)
+        short = {i for i in self.intervals if series[i].count < WARM_CANDLES}
+        return CoinState(
+            coin_id,
+            partition_for(coin_id, self._partitions),
+            aggregator,
+            series,
+            built_at=now,
+            short=short,
+        )
+
+    async def _deepen(self, coin: CoinState, now: float) -> bool:
+        """Build the short series again from the store, where its older history may have
+        arrived since (a simulator writing it after its first ticks, a backfill): a series is
+        replaced when the store now holds more of it, ending at the same closed candle."""
+        coin.rechecks += 1
+        source = self.universe.primary_source(coin.coin_id) or ""
+        changed = False
+        try:
+            async with self.db.read_session() as session:
+                for interval in sorted(coin.short):
+                    size = interval_seconds(interval)
+                    old = coin.series[interval]
+                    stored = await market.list_candles(
+                        session,
+                        coin_id=coin.coin_id,
+                        interval=interval,
+                        source=source,
+                        limit=service.HISTORY,
+                        closed_only=False,
+                        now=datetime.fromtimestamp(now, UTC),
+                    )
+                    done = [c for c in stored if c.time + size <= now - LATENESS]
+                    fresh = SeriesState(interval, self.metrics)
+                    for candle in service.regular(done, interval):
+                        fresh.close(candle)
+                    if fresh.last_time == old.last_time and fresh.count > old.count:
+                        coin.series[interval] = fresh
+                        changed = True
+                    if coin.series[interval].count >= WARM_CANDLES:
+                        coin.short.discard(interval)
+        except Exception as exc:
+            log.warning("analytics_history_unavailable", coin_id=coin.coin_id, error=repr(exc))
+        return changed
 
     # ------------------------------------------------------------------ timer side
 
@@ -289,6 +345,13 @@ class IndicatorConsumer:
         for coin in list(self.coins.values()):
             for interval, candle in coin.aggregator.pop_closed(now):
                 self.candles_closed += coin.series[interval].close(candle)
+            if (
+                coin.short
+                and coin.rechecks < len(HISTORY_RECHECKS)
+                and now - coin.built_at >= HISTORY_RECHECKS[coin.rechecks]
+                and await self._deepen(coin, now)
+            ):
+                coin.ticked = True  # publish the deeper values
             if not coin.ticked:
                 continue  # quiet, or its partition moved: the owner publishes
             coin.ticked = False
