@@ -6,7 +6,8 @@ first live price in headless Chromium on localhost.
 Needs a built export (`make frontend`). Without --url it starts `cryptodash up --demo` on a
 free port with a fresh data dir. Each run opens a fresh browser context (empty cache).
 
-- JS (build): the `<script src>` chunks of `frontend/out/index.html`, gzipped at level 6.
+- JS (build): the `<script src>` chunks of `frontend/out/index.html` (and of the other pages'
+  `index.html`), gzipped at level 6.
 - JS (browser): every script response the page fetched before its first live price, gzipped.
 - first price: the app's `cryptodash:first-price` performance mark (navigation start → the
   price table rendered with prices); first change: navigation start → a price on screen moved.
@@ -49,8 +50,8 @@ def gz(data: bytes) -> int:
     return len(gzip.compress(data, compresslevel=6))
 
 
-def build_js() -> tuple[int, int, int]:
-    html = (EXPORT / "index.html").read_text()
+def build_js(page: str = "index.html") -> tuple[int, int, int]:
+    html = (EXPORT / page).read_text()
     # noModule scripts (legacy polyfills) are never loaded by a modern browser.
     sources = sorted(set(re.findall(r'<script src="(/_next/[^"]+\.js)"(?! noModule)', html)))
     raw = [(EXPORT / src.lstrip("/")).read_bytes() for src in sources]
@@ -163,6 +164,13 @@ def main() -> None:
         f"dashboard JS (build): {count} scripts, {raw / 1024:.0f} KiB raw, "
         f"{packed / 1024:.1f} KiB gzipped"
     )
+    for page in ("coin", "analytics", "sentiment", "settings", "portfolio", "watchlist"):
+        if (EXPORT / page / "index.html").is_file():
+            count, raw, packed = build_js(f"{page}/index.html")
+            print(
+                f"/{page}/ JS (build): {count} scripts, {raw / 1024:.0f} KiB raw, "
+                f"{packed / 1024:.1f} KiB gzipped"
+            )
     if args.url:
         firsts, changes, js = browser_runs(args.url.rstrip("/"), args.runs)
     else:

@@ -8,8 +8,10 @@ CRYPTODASH_SIMULATOR_TICKS_PER_SECOND, 40 by default), N clients spread over cli
 then a measured window. Reports the exchange timestamp → client receive latency (p50, p99,
 max, over every price frame received in the window), the server's own view of it (the
 ws_send_latency_seconds histogram: exchange timestamp → frame written, as a bucket bound),
-the frames delivered per second, the frames the server wrote and conflated per second, and
-the server process's CPU over the window.
+the frames delivered per second, the frames the server wrote and conflated per second, the
+server process's CPU over the window, and the time its threads were runnable but waited for a
+CPU (`srv wait`, from /proc/<pid>/task/*/schedstat: on a shared machine, latency that other
+processes cause).
 
 The clients are a minimal WebSocket implementation on raw asyncio protocols (handshake,
 frame parsing, masked client frames), so the client side costs little next to the server;
@@ -158,6 +160,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """Time the process's threads spent runnable but waiting for a CPU (/proc schedstat):
+    on a shared machine, the part of the latency that is other processes' doing."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[1])
+        except (FileNotFoundError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def scrape(port: int) -> dict[str, float]:
     """The server's ws_* counters and its ws_send_latency_seconds buckets (prices)."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
@@ -194,6 +209,9 @@ def start_server(port: int, data_dir: str, log: Any) -> subprocess.Popen[bytes]:
         # A short history: the first start writes it, and writing days of it would share the
         # measured window with the fan-out.
         CRYPTODASH_SIMULATOR_HISTORY_DAYS="0.05",
+        # No network here: without this the sentiment worker retries the model download with
+        # back-off for ~25 s (imports holding the GIL) right through the measured window.
+        HF_HUB_OFFLINE="1",
     )
     process = subprocess.Popen(
         [
@@ -264,8 +282,10 @@ def one(
             shared_start.value = start_at
             time.sleep(max(0.0, start_at - time.time()))
             cpu_before, metrics_before = cpu_seconds(pid), scrape(port)
+            wait_before = runqueue_wait_seconds(pid)
             time.sleep(seconds)
             cpu_after, metrics_after = cpu_seconds(pid), scrape(port)
+            wait_after = runqueue_wait_seconds(pid)
             results = []
             for pipe in pipes:
                 if not pipe.poll(120):
@@ -324,6 +344,7 @@ def one(
         "sent_per_s": sent / seconds,
         "conflated_per_s": conflated / seconds,
         "server_cpu_pct": (cpu_after - cpu_before) / seconds * 100,
+        "server_wait_pct": (wait_after - wait_before) / seconds * 100,
         "server_p50": bucket_quantile(metrics_before, metrics_after, 0.50),
         "server_p99": bucket_quantile(metrics_before, metrics_after, 0.99),
     }
@@ -382,7 +403,8 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     header = (
         f"{'clients':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'srv p50':>8} {'srv p99':>8} "
-        f"{'recv/s':>9} {'sent/s':>9} {'confl/s':>8} {'srv CPU':>8} {'connect':>8} {'dropped':>7}"
+        f"{'recv/s':>9} {'sent/s':>9} {'confl/s':>8} {'srv CPU':>8} {'srv wait':>8} "
+        f"{'connect':>8} {'dropped':>7}"
     )
     print(header, flush=True)
     for n in (int(part) for part in args.clients.split(",")):
@@ -391,7 +413,8 @@ def main() -> None:
             f"{r['clients']:>8} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} "
             f"{r['server_p50']:>8} {r['server_p99']:>8} "
             f"{r['delivered_per_s']:>9.0f} {r['sent_per_s']:>9.0f} {r['conflated_per_s']:>8.0f} "
-            f"{r['server_cpu_pct']:>7.0f}% {r['connect_s']:>7.1f}s {r['dropped']:>7}",
+            f"{r['server_cpu_pct']:>7.0f}% {r['server_wait_pct']:>7.0f}% "
+            f"{r['connect_s']:>7.1f}s {r['dropped']:>7}",
             flush=True,
         )
     print(f"load average after: {os.getloadavg()[0]:.2f}")

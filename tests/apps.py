@@ -31,6 +31,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "rate_limit_anon_per_min": 100_000,
         "rate_limit_user_per_min": 100_000,
         "rate_limit_auth_per_min": 100_000,
+        "rate_limit_ws_per_min": 100_000,
         # Never the real exchanges: a closed local port (the connector tests start fakes).
         "binance_ws_url": "ws://127.0.0.1:9",
         "binance_rest_url": "http://127.0.0.1:9",

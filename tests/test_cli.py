@@ -129,6 +129,64 @@ def test_up_answers_health_quickly_and_stops_cleanly(tmp_path: Path) -> None:
     assert '"message":"stopped"' in output
 
 
+# An app whose shutdown leaves a task that outlives its cancellation, the way aiosqlite's
+# close() waits forever on a worker thread that already ended (seen as a Ctrl-C that never
+# returned from `cryptodash up`).
+STUCK_AT_EXIT = """
+import asyncio, contextlib, sys
+from fastapi import FastAPI
+from cryptodash.cli import serve_app
+from cryptodash.platform.logging import configure_logging
+
+leftovers = []
+
+async def outlives_cancellation():
+    never = asyncio.get_running_loop().create_future()
+    try:
+        await asyncio.sleep(3600)
+    finally:
+        await never
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    yield
+    leftovers.append(asyncio.create_task(outlives_cancellation()))
+
+configure_logging(service="test", level="INFO", json=True)
+serve_app(FastAPI(lifespan=lifespan), "127.0.0.1", int(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_process_ends_soon_after_the_app_shut_down(sig: signal.Signals) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", STUCK_AT_EXIT, str(port)],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        process.send_signal(sig)
+        code = process.wait(20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = process.stdout.read() if process.stdout else ""
+    assert code in (128 + sig, -sig), output
+    if code == 128 + sig:  # SIGTERM usually ends it first, by uvicorn's re-raised signal
+        assert "shutdown_forced" in output
+
+
 @pytest.mark.integration
 def test_migrate_then_split_service_starts_and_refuses_when_behind(
     pg_url: str, redis_url: str, kafka_bootstrap: str
@@ -153,7 +211,7 @@ def test_migrate_then_split_service_starts_and_refuses_when_behind(
     assert at == expects, migrated.stdout
 
     with server("serve", "users", "--port", str(port), env=env):
-        wait_healthy(port, timeout=15)
+        wait_healthy(port, timeout=60)  # a loaded CI machine starts slowly
         ready = httpx.get(f"http://127.0.0.1:{port}/health/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["service"] == "users"

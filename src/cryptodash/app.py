@@ -22,10 +22,10 @@ from cryptodash.gateway.errors import document_error_body, install_error_handler
 from cryptodash.gateway.frontend import default_frontend_dir, serve_frontend
 from cryptodash.gateway.health import router as health_router
 from cryptodash.gateway.meta import router as meta_router
-from cryptodash.gateway.middleware import BodyLimit, RequestContext
+from cryptodash.gateway.middleware import Gateway
 from cryptodash.gateway.proxy import Proxy
 from cryptodash.gateway.realtime import Realtime
-from cryptodash.gateway.security import Cors, RateLimit, SecurityHeaders
+from cryptodash.gateway.security import Cors, RateLimits
 from cryptodash.gateway.ws import router as ws_router
 from cryptodash.platform import schema
 from cryptodash.platform.db import is_connection_error
@@ -159,17 +159,22 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         openapi_url="/api/openapi.json",
         # Authenticated by default: a route opts out with `cryptodash.auth.Public`.
         dependencies=[Depends(authorize)],
+        # FastAPI's OpenTelemetry bridge asks on every request whether a provider was set up
+        # (none is; /metrics is Prometheus): a few percent of a cached read.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.platform = platform
     app.state.realtime = realtime
     document_error_body(app)
     install_error_handlers(app)
-    app.include_router(health_router)
-    if realtime is not None:
-        app.include_router(ws_router)
+    # Requests are matched against the routes in order (no two routers share a path): the
+    # domains' API first, probes and WebSocket upgrades after.
     for domain in domains:
         for router in domain.routers():
             app.include_router(router)
+    app.include_router(health_router)
+    if realtime is not None:
+        app.include_router(ws_router)
     if service in (ALL_IN_ONE, "gateway"):
         app.include_router(meta_router)  # before the split gateway's /api proxy
     if proxy is not None:
@@ -178,18 +183,20 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         # The web app answers what no route matches (the router's fallback, not a mount).
         serve_frontend(app, settings.frontend_dir or default_frontend_dir())
 
-    # Added last = outermost. Security headers go on every response, errors included; the
-    # request id and metrics wrap CORS, the rate limit and the 413.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    if limiter is not None:
-        app.add_middleware(
-            RateLimit,
-            limiter=limiter,
-            settings=settings,
-            jwt_secret=jwt_secret,
-            metrics=platform.metrics,
-        )
-    app.add_middleware(Cors, origins=settings.cors_origins)
-    app.add_middleware(RequestContext, metrics=platform.metrics, access_log=settings.access_log)
-    app.add_middleware(SecurityHeaders)
+    # One middleware for the whole edge pipeline (request id, CORS, rate limit, body limit,
+    # security headers, metrics, access log): see `gateway.middleware.Gateway`.
+    rate_limits = (
+        RateLimits(limiter, settings=settings, jwt_secret=jwt_secret, metrics=platform.metrics)
+        if limiter is not None
+        else None
+    )
+    app.add_middleware(
+        Gateway,
+        metrics=platform.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        cors=Cors(app, settings.cors_origins),
+        rate_limits=rate_limits,
+        access_log=settings.access_log,
+        access_log_sample=settings.access_log_sample,
+    )
     return app

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,6 +48,8 @@ def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
     dropped; client frames up to 64 KiB (they are small requests); no per-message compression
     (each frame would be compressed once per client — fan-out CPU spent on 200-byte frames);
     uvicorn's protocol plus the raw-frame extension the hub writes through (`wsserver`).
+    HTTP: httptools and uvloop (uvicorn's fastest, installed by `uvicorn[standard]`),
+    and no uvicorn access log: the gateway middleware writes its own, with the request id.
     """
     import uvicorn
 
@@ -56,6 +60,9 @@ def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
         host=host,
         port=port,
         log_config=None,
+        access_log=False,
+        http="httptools",
+        loop="auto",  # uvloop where it is installed
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=10,
@@ -67,9 +74,50 @@ def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
     )
 
 
-def _run_server(settings: Settings, service: str, host: str, port: int) -> None:
+EXIT_GRACE_SECONDS = 5.0
+"""Once the app has shut down, how long the process may take to end before it is ended."""
+
+
+def serve_app(app: Any, host: str, port: int) -> bool:
+    """Serve until SIGINT/SIGTERM; False when the app did not start.
+
+    The exit is bounded: once uvicorn has shut the app down (its lifespan closed every
+    backend), a watchdog ends the process after `EXIT_GRACE_SECONDS` if the event loop's
+    teardown is still waiting. What it waits on is a leftover task that outlives its
+    cancellation — aiosqlite's `close()` racing its own `stop()` after SQLAlchemy terminated a
+    connection mid-query awaits a worker thread that has already ended, forever — and a
+    Ctrl-C must not depend on third-party shutdown races.
+    """
     import uvicorn
 
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets)
+            signals = getattr(self, "_captured_signals", [])
+            _exit_after(EXIT_GRACE_SECONDS, 128 + signals[-1] if signals else 0)
+
+    server = Server(server_config(app, host, port))
+    server.run()
+    return server.started
+
+
+def _exit_after(seconds: float, code: int) -> None:
+    def expire() -> None:
+        from cryptodash.platform.logging import get_logger
+
+        get_logger(__name__).warning(
+            "shutdown_forced",
+            message=f"the app had shut down but the process had not ended after {seconds:g} s",
+            exit_code=code,
+        )
+        os._exit(code)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
+def _run_server(settings: Settings, service: str, host: str, port: int) -> None:
     from cryptodash.app import SchemaBehind, create_app
     from cryptodash.platform.logging import configure_logging
 
@@ -82,12 +130,11 @@ def _run_server(settings: Settings, service: str, host: str, port: int) -> None:
         app = create_app(settings, service=service)
     except ValueError as exc:
         _fail(str(exc))
-    server = uvicorn.Server(server_config(app, host, port))
     try:
-        server.run()
+        started = serve_app(app, host, port)
     except SchemaBehind as exc:
         _fail(str(exc), code=3)
-    if not server.started:
+    if not started:
         # The lifespan refused to start (e.g. the schema is behind); uvicorn has logged why.
         raise typer.Exit(3)
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = True
+    access_log_sample: float = Field(default=0.01, ge=0, le=1)
+    """The share of successful requests the access log writes (4xx, 5xx and slow requests are
+    always written); 1 = every request."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -112,11 +115,13 @@ class Settings(BaseSettings):
 
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=7 * 86_400, ge=300)
-    # Token buckets, per minute: anonymous calls per IP, authenticated calls per user, and the
-    # stricter bucket per IP for login, register, refresh and password changes.
+    # Token buckets, per minute: anonymous calls per IP, authenticated calls per user, the
+    # stricter bucket per IP for login, register, refresh and password changes, and WebSocket
+    # handshakes per IP (a socket lives long; the bucket stops connection floods).
     rate_limit_anon_per_min: int = Field(default=300, ge=1)
     rate_limit_user_per_min: int = Field(default=600, ge=1)
     rate_limit_auth_per_min: int = Field(default=10, ge=1)
+    rate_limit_ws_per_min: int = Field(default=600, ge=1)
     # Secure cookies: unset means "exactly when the request came over HTTPS".
     cookie_secure: bool | None = None
     proxy_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -147,6 +152,9 @@ class Settings(BaseSettings):
     news_poll_seconds: float = Field(default=300.0, ge=1)
     newsapi_daily_requests: int = Field(default=100, ge=1)
     sentiment_model: str = "distilbert-base-uncased-finetuned-sst-2-english"
+    # Off: a hub model that is not in the local Hugging Face cache means VADER at once, with no
+    # network attempt (offline machines start and stop without waiting on the hub's retries).
+    sentiment_model_download: bool = False
     sentiment_neutral_threshold: float = Field(default=0.75, ge=0.5, le=1.0)
     sentiment_batch_size: int = Field(default=16, ge=1, le=512)
     sentiment_aggregate_seconds: float = Field(default=300.0, ge=1)

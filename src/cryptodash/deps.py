@@ -6,11 +6,13 @@ costs more than the whole lookup on the hot read path."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from cryptodash.config import Settings
 from cryptodash.errors import ServiceUnavailable
@@ -29,18 +31,33 @@ async def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+SCHEMA_WAIT = 10.0
+"""Seconds a request waits for the schema (migrations at start-up, a database still coming
+up) before it is answered 503 — never a 500 from a table that is not there yet."""
+
+
 async def get_database(platform: PlatformDep) -> Database:
     if platform.db is None:
         raise ServiceUnavailable("this service has no database")
+    if not platform.schema_ready.is_set():
+        try:
+            async with asyncio.timeout(SCHEMA_WAIT):
+                await platform.schema_ready.wait()
+        except TimeoutError:
+            raise ServiceUnavailable("The database is not ready yet; retry shortly") from None
     return platform.db
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-async def get_session(db: DatabaseDep) -> AsyncIterator[AsyncSession]:
-    """One session per request, in a transaction committed when the route returns."""
-    async with db.session() as session:
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_session(db: DatabaseDep, conn: HTTPConnection) -> AsyncIterator[AsyncSession]:
+    """One session per request, in a transaction committed when the route returns (one that
+    may write takes SQLite's write lock as it begins; a GET does not)."""
+    async with db.session(writes=conn.scope.get("method") not in _READ_METHODS) as session:
         yield session
 
 

@@ -92,6 +92,19 @@ async def test_indicators_are_the_batch_indicators_over_the_series(
     assert short.json()["series"]["sma_20"] == series["sma_20"][-5:]
 
 
+async def test_candles_have_the_market_candles_shape(
+    app: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """One candle contract for charts: `time` is the bucket start in Unix seconds, as
+    `/api/market/{coin}/candles` sends it, and the bars are the same."""
+    _, client = app
+    analytics = (await client.get("/api/analytics/ethereum/indicators?interval=1h&limit=5")).json()
+    market = (await client.get("/api/market/ethereum/candles?interval=1h&limit=5")).json()
+    assert [type(c["time"]) for c in analytics["candles"]] == [int] * 5
+    assert analytics["candles"] == market["candles"]
+    assert all(c["time"] % 3600 == 0 for c in analytics["candles"])
+
+
 async def test_gaps_are_filled_flat_and_defaults_apply(
     app: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:

@@ -222,6 +222,8 @@ async def test_metrics_by_route_template(probe_app_settings) -> None:  # type: i
         await client.get("/api/probe/things/1")
         await client.get("/api/probe/things/2")
         await client.get("/nowhere/at/all")
+        for made_up in ("BREW", "FOO1", "FOO2"):  # one label value for all of them
+            await client.request(made_up, "/api/probe/things/3")
         text = (await client.get("/metrics")).text
     finally:
         await ctx.__aexit__(None, None, None)
@@ -230,6 +232,32 @@ async def test_metrics_by_route_template(probe_app_settings) -> None:  # type: i
         in text
     )
     assert 'http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
+    assert 'method="OTHER",route="/api/probe/things/{thing_id}",status="405"} 3.0' in text
+    assert "FOO1" not in text
     assert "http_request_duration_seconds_bucket" in text
     for name in ("cache_requests_total", "bus_messages_total", "db_query_duration_seconds"):
         assert f"# TYPE {name}" in text
+
+
+async def test_requests_wait_for_the_schema_then_get_a_503_not_a_500(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While migrations run (a slow start, a database coming up) a request waits for them;
+    past SCHEMA_WAIT it is a clear 503, never a 500 from a missing table."""
+    import asyncio
+
+    from cryptodash import deps
+
+    body = {"username": "early_bird", "email": "early@example.com", "password": "x" * 12}
+    async with running(make_settings(data_dir)) as (app, client):
+        ready: asyncio.Event = app.state.platform.schema_ready
+        ready.clear()
+        monkeypatch.setattr(deps, "SCHEMA_WAIT", 0.2)
+        refused = await client.post("/api/users/register", json=body)
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "service_unavailable"
+
+        monkeypatch.setattr(deps, "SCHEMA_WAIT", 10.0)
+        asyncio.get_running_loop().call_later(0.3, ready.set)
+        waited = await client.post("/api/users/register", json=body)
+        assert waited.status_code == 201, waited.text

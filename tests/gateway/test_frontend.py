@@ -50,7 +50,16 @@ async def test_pages_assets_and_404(data_dir: Path, export_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/nothing-here", "/api", "/api/market/nope/deeper", "/ws/nope", "/metrics/x"]
+    "path",
+    [
+        "/api/nothing-here",
+        "/api",
+        "/api/market/nope/deeper",
+        "/ws/nope",
+        "/metrics/x",
+        # An encoded traversal normalizes to a path outside /api/: still an API path.
+        "/api/market/..%2F..%2F..%2Fetc%2Fpasswd",
+    ],
 )
 async def test_api_paths_keep_the_json_error(data_dir: Path, export_dir: Path, path: str) -> None:
     async with running(make_settings(data_dir, frontend_dir=export_dir)) as (_, client):

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import APIRouter, FastAPI
 
 from cryptodash.auth import Public
-from tests.apps import make_settings, running
+from tests.apps import make_settings, running, serving
 from tests.users.accounts import PASSWORD, new_account, register
 
 SECURITY_HEADERS = {
@@ -186,6 +187,51 @@ async def test_authenticated_calls_are_limited_per_user(data_dir: Path) -> None:
         # A forged token is just anonymous.
         forged = {"Authorization": "Bearer x.y.z"}
         assert (await client.get("/api/users/me", headers=forged)).status_code == 401
+
+
+async def test_pages_assets_health_and_metrics_are_never_limited(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A page load fetches a dozen chunks: they must not spend the API budget (they did)."""
+    export = tmp_path / "out"
+    (export / "_next" / "static" / "chunks").mkdir(parents=True)
+    (export / "index.html").write_text("<html>dashboard</html>")
+    (export / "_next" / "static" / "chunks" / "app-1.js").write_text("console.log(1)")
+    settings = make_settings(data_dir, frontend_dir=export, **LIMITED)
+    async with running(settings) as (app, _), client_from(app, "10.0.0.8") as client:
+        for path in ("/", "/_next/static/chunks/app-1.js", "/health", "/health/ready", "/metrics"):
+            responses = await asyncio.gather(*(client.get(path) for _ in range(12)))
+            assert {r.status_code for r in responses} == {200}, path
+            assert "x-ratelimit-limit" not in responses[0].headers, path
+        # The whole anonymous budget is still there for the API.
+        api = await client.get("/api/users/me")
+    assert api.status_code == 401
+    assert api.headers["x-ratelimit-remaining"] == str(LIMITED["rate_limit_anon_per_min"] - 1)
+
+
+async def test_websocket_handshakes_are_limited_per_ip(data_dir: Path) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    settings = make_settings(data_dir, rate_limit_ws_per_min=3)
+    async with serving(settings) as (_, base):
+        for _ in range(3):
+            async with connect(f"{base}/ws/prices") as ws:
+                await ws.send('{"action": "ping"}')
+                assert "pong" in str(await ws.recv())
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{base}/ws/prices"):
+                pass
+        async with httpx.AsyncClient(base_url=base.replace("ws://", "http://")) as http:
+            api = await http.get("/api/market/coins")  # the API budget is another bucket
+            metrics = (await http.get("/metrics")).text
+    response = refused.value.response
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert orjson.loads(response.body)["error"]["code"] == "rate_limited"
+    assert api.status_code == 200
+    assert 'rate_limit_rejections_total{scope="ws"} 1.0' in metrics
 
 
 @pytest.mark.integration

@@ -518,6 +518,30 @@ async def test_logging_out_ends_the_socket_and_another_user_cannot_take_it_over(
     assert frames[-1]["type"] == "error"
 
 
+async def test_deactivation_closes_an_open_portfolio_socket_at_once(
+    server: tuple[FastAPI, str],
+) -> None:
+    """No shortened check interval here: the product's own. A deactivated user's socket is
+    closed within a few seconds (it was up to 30 s: the black-box probe of issue 5)."""
+    app, base = server
+    async with httpx.AsyncClient(base_url=base.replace("ws://", "http://")) as client:
+        admin = await new_account(client, app, admin=True)
+        user = await new_account(client)
+        portfolio_id = await new_portfolio(client, user, "1")
+        async with connect(f"{base}/ws/portfolio") as ws:
+            await send(ws, {"action": "auth", "token": user.access})
+            assert (await receive(ws))["type"] == "authenticated"
+            await send(ws, {"action": "subscribe", "portfolio_id": portfolio_id})
+            assert (await receive(ws))["type"] == "subscribed"
+            deactivated = await client.patch(
+                f"/api/admin/users/{user.id}", json={"is_active": False}, headers=admin.headers
+            )
+            assert deactivated.status_code == 200
+            code, frames = await closed_with(ws, timeout=5.0)
+    assert code == 4401
+    assert frames[-1]["code"] == "account_disabled"
+
+
 async def test_a_split_gateway_values_through_the_portfolio_service(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

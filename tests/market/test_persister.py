@@ -124,6 +124,24 @@ async def test_ticks_become_per_second_rows_candles_and_cache_entries(db: Databa
     assert entry["volume_24h"] == 6.0
 
 
+async def test_a_backlog_older_than_the_24h_base_counts_at_once(db: Database) -> None:
+    """A consumer catching up after an outage gets ticks from before the 24 h base's boundary
+    (a few minutes ago): they count in the figures of the very flush that writes them, not
+    only after the next rebase a minute later."""
+    base = now_second()
+    cache = MemoryCache(Metrics())
+    p = persister(db, cache)
+    backlog = [
+        Tick("bitcoin", "binance", D("98"), D("2"), base - timedelta(minutes=30), "USDT"),
+        Tick("bitcoin", "binance", D("99"), D("5"), base - timedelta(minutes=10), "USDT"),
+    ]
+    await deliver(p, messages(backlog))
+    entry = orjson.loads(await cache.get(service.price_key("bitcoin")) or b"{}")
+    assert entry["volume_24h"] == 7.0
+    assert entry["low_24h"] == 98.0
+    assert entry["high_24h"] == 99.0
+
+
 async def test_a_redelivered_message_is_applied_once(db: Database) -> None:
     base = now_second()
     batch = messages(sample_ticks(base))

@@ -89,6 +89,23 @@ def test_memory_cache_evicts_least_recently_used() -> None:
     assert metrics.registry.get_sample_value("cache_evictions_total") == 1
 
 
+async def test_memory_cache_is_bounded_in_bytes() -> None:
+    """Keys partly come from request parameters: whatever the keys, the values held stay
+    under the byte bound, the newest kept."""
+    metrics = Metrics()
+    cache = MemoryCache(metrics, max_bytes=10_000)
+    for n in range(100):
+        await cache.set(f"candles:{n}", bytes(1000), 10)
+    assert cache.size_bytes <= 10_000
+    assert await cache.get("candles:99") == bytes(1000)
+    assert await cache.get("candles:0") is None
+    assert metrics.registry.get_sample_value("cache_evictions_total") >= 90
+    await cache.set("candles:99", b"small", 10)  # a replaced value is not counted twice
+    await cache.delete("candles:99", "candles:98")
+    assert cache.size_bytes <= 10_000 - 2 * 1000
+    assert await cache.get("candles:99") is None
+
+
 async def test_hits_and_misses_are_counted() -> None:
     metrics = Metrics()
     cache = MemoryCache(metrics)

@@ -54,7 +54,8 @@ async def test_concurrent_hits_never_exceed_the_limit(limiter: RateLimiter) -> N
 
 @pytest.mark.integration
 async def test_replicas_share_one_bucket_through_redis(redis_url: str) -> None:
-    replicas = [RedisRateLimiter(redis_url) for _ in range(3)]
+    # A generous timeout: this is about sharing, and a loaded machine connects slowly.
+    replicas = [RedisRateLimiter(redis_url, socket_timeout=5) for _ in range(3)]
     try:
         decisions = await asyncio.gather(*(replicas[i % 3].hit("shared", 30) for i in range(90)))
     finally:

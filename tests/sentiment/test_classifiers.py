@@ -225,7 +225,7 @@ async def test_uncached_hub_model_scores_with_vader_until_downloaded(
         asyncio.run_coroutine_threadsafe(release.wait(), loop).result(5)
         return slow, None
 
-    runner = ClassifierRunner("org/some-model", builder=builder, download_delay=0)
+    runner = ClassifierRunner("org/some-model", builder=builder, download=True, download_delay=0)
     try:
         model, _ = await runner.classify(["Bitcoin rallies, great news"])
         assert model == "vader"
@@ -242,3 +242,75 @@ async def test_uncached_hub_model_scores_with_vader_until_downloaded(
     assert model == "slow"
     assert runner.describe()["fallback"] is False
     assert calls == [True, False]
+
+
+async def test_uncached_hub_model_is_never_downloaded_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Offline is the default: no hub request (whose retries held up shutdown for a minute),
+    VADER at once, and the reason says how to allow downloads."""
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    calls: list[bool] = []
+
+    def builder(local_only: bool) -> tuple[Classifier, str | None]:
+        calls.append(local_only)
+        return VaderClassifier(), "model 'org/some-model' is not in the local Hugging Face cache"
+
+    runner = ClassifierRunner("org/some-model", builder=builder, download_delay=0)
+    try:
+        model, _ = await runner.classify(["Bitcoin rallies, great news"])
+        await asyncio.sleep(0.05)  # a download, were one started, would have begun
+        model_again, _ = await runner.classify(["Ether slides"])
+    finally:
+        await runner.close()
+    assert (model, model_again) == ("vader", "vader")
+    assert calls == [True]
+    described = runner.describe()
+    assert described["fallback"] is True
+    assert "CRYPTODASH_SENTIMENT_MODEL_DOWNLOAD" in described["reason"]
+
+
+def test_downloads_are_off_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptodash.config import Settings
+
+    assert Settings().sentiment_model_download is False
+    monkeypatch.setenv("CRYPTODASH_SENTIMENT_MODEL_DOWNLOAD", "true")
+    assert Settings().sentiment_model_download is True
+
+
+async def test_a_download_in_progress_does_not_hold_up_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The download runs on a daemon thread: `asyncio.run` (which joins its loop's default
+    executor at exit) returns at once although the hub is still being retried."""
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    release = threading.Event()
+    started = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def builder(local_only: bool) -> tuple[Classifier, str | None]:
+        if local_only:
+            return VaderClassifier(), "not in the local cache"
+        threads.append(threading.current_thread())
+        started.set()
+        release.wait(30)  # a hub that keeps retrying
+        return VaderClassifier(), "could not be downloaded"
+
+    async def a_process_that_stops() -> None:
+        runner = ClassifierRunner(
+            "org/some-model", builder=builder, download=True, download_delay=0
+        )
+        await runner.load()
+        await asyncio.to_thread(started.wait, 5)
+        await runner.close()
+
+    began = time.perf_counter()
+    try:
+        # Its own event loop, as `cryptodash up` has (this test's loop is shared).
+        await asyncio.to_thread(asyncio.run, a_process_that_stops())
+        elapsed = time.perf_counter() - began
+    finally:
+        release.set()
+    assert started.is_set()
+    assert elapsed < 5.0
+    assert threads[0].daemon

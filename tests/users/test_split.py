@@ -27,6 +27,9 @@ def test_gateway_and_users_service_as_two_processes(
         CRYPTODASH_USERS_URL=f"http://127.0.0.1:{users_port}",
         CRYPTODASH_MARKET_URL=f"http://127.0.0.1:{free_port()}",
         CRYPTODASH_RATE_LIMIT_AUTH_PER_MIN="6",
+        # Every request in the access log (by default 1 % of the successful ones), so the
+        # register below is there with its request id.
+        CRYPTODASH_ACCESS_LOG_SAMPLE="1",
     )
     migrated = run("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr

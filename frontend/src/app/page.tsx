@@ -4,7 +4,7 @@ import Link from "next/link";
 import { useCallback } from "react";
 import { Movers, MarketStats } from "@/components/MarketOverview";
 import { PriceTable } from "@/components/PriceTable";
-import { WatchButton } from "@/components/QuickActions";
+import { PortfolioLink, WatchButton } from "@/components/QuickActions";
 import { ErrorState, Loading, Panel } from "@/components/states";
 import { errorMessage } from "@/lib/api";
 import { useCoins, useMeta } from "@/lib/queries";
@@ -22,6 +22,7 @@ export default function DashboardPage() {
     (coin: Coin) => (
       <span className="inline-flex gap-1.5">
         <WatchButton coin={coin} />
+        <PortfolioLink coin={coin} />
       </span>
     ),
     [],

@@ -1,10 +1,11 @@
 "use client";
 
+import Link from "next/link";
 import { useMutation } from "@tanstack/react-query";
 import { api, ApiError, errorMessage } from "@/lib/api";
 import type { Coin } from "@/lib/types";
 
-/** Add to the watchlist from a price row. */
+/** Add to the watchlist or to a portfolio from a price row. */
 export function WatchButton({ coin }: { coin: Coin }) {
   const add = useMutation({
     mutationFn: () => api<unknown>("/api/watchlist", { method: "POST", body: { coin_id: coin.coin_id } }),
@@ -29,5 +30,18 @@ export function WatchButton({ coin }: { coin: Coin }) {
         {done ? "★ Watching" : "☆ Watch"}
       </button>
     </span>
+  );
+}
+
+/** Opens the portfolio page's add-transaction form for this coin. */
+export function PortfolioLink({ coin }: { coin: Coin }) {
+  return (
+    <Link
+      href={`/portfolio/?add=${encodeURIComponent(coin.coin_id)}`}
+      aria-label={`Add ${coin.name} to a portfolio`}
+      className="rounded-md border border-line px-2 py-0.5 text-xs hover:bg-panel-2 focus-visible:outline-2 focus-visible:outline-accent"
+    >
+      + Portfolio
+    </Link>
   );
 }

@@ -5,12 +5,20 @@ import { usePathname, useRouter } from "next/navigation";
 import { useState, type ReactNode } from "react";
 import { logout } from "@/lib/auth";
 import { useLive, type StreamStatus } from "@/lib/live";
+import { usePreferenceSync } from "@/lib/preferenceSync";
 import { useMeta } from "@/lib/queries";
 import { useSession } from "@/lib/session";
 import { useTheme } from "@/lib/theme";
 import type { ExchangeStatus } from "@/lib/types";
 
-export const NAV = [{ href: "/", label: "Dashboard" }] as const;
+export const NAV = [
+  { href: "/", label: "Dashboard" },
+  { href: "/portfolio/", label: "Portfolio" },
+  { href: "/watchlist/", label: "Watchlist" },
+  { href: "/analytics/", label: "Analytics" },
+  { href: "/sentiment/", label: "Sentiment" },
+  { href: "/settings/", label: "Settings" },
+] as const;
 
 const STREAM_LABEL: Record<StreamStatus, string> = {
   connecting: "Connecting",
@@ -163,6 +171,7 @@ export function Shell({ children }: { children: ReactNode }) {
   const meta = useMeta();
   const pathname = usePathname();
   const [open, setOpen] = useState(false);
+  usePreferenceSync();
 
   return (
     <>

@@ -23,6 +23,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** retry once after refreshing the access token on 401 (default true) */
   refresh?: boolean;
+  /** send `body` (a string) as it is with this Content-Type instead of as JSON */
+  contentType?: string;
 }
 
 const NO_REFRESH = new Set(["/api/users/login", "/api/users/refresh", "/api/users/register"]);
@@ -39,7 +41,7 @@ export function readCookie(name: string): string | null {
 async function send(path: string, options: RequestOptions): Promise<Response> {
   const method = options.method ?? "GET";
   const headers: Record<string, string> = { Accept: "application/json" };
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.body !== undefined) headers["Content-Type"] = options.contentType ?? "application/json";
   const token = useSession.getState().token;
   if (token) headers.Authorization = `Bearer ${token}`;
   if (method !== "GET") {
@@ -50,7 +52,12 @@ async function send(path: string, options: RequestOptions): Promise<Response> {
     return await fetch(path, {
       method,
       headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body:
+        options.body === undefined
+          ? undefined
+          : options.contentType
+            ? String(options.body)
+            : JSON.stringify(options.body),
       credentials: "same-origin",
       signal: options.signal,
     });
@@ -106,7 +113,8 @@ export function refreshSession(): Promise<boolean> {
   return refreshing;
 }
 
-export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
+/** The successful response itself (for bodies that are not JSON, like a CSV download). */
+export async function apiResponse(path: string, options: RequestOptions = {}): Promise<Response> {
   let response = await send(path, options);
   if (
     response.status === 401 &&
@@ -117,6 +125,11 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
     if (await refreshSession()) response = await send(path, options);
   }
   if (!response.ok) throw await toApiError(response);
+  return response;
+}
+
+export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  const response = await apiResponse(path, options);
   if (response.status === 204) return undefined as T;
   const text = await response.text();
   return (text ? JSON.parse(text) : undefined) as T;

@@ -14,12 +14,14 @@ describe("buildIndicators", () => {
   const data: IndicatorsResponse = {
     coin_id: "bitcoin",
     interval: "1h",
+    source: "binance",
+    quote: "USDT",
     candles: [0, 1, 2].map((i) => ({ time: 3600 * i, open: 1, high: 1, low: 1, close: 1, volume: 1 })),
     series: {
       sma_20: [null, 1, 2],
       rsi_14: [null, null, 55],
       bb_20_2: { upper: [null, 3, 4], middle: [null, 2, 3], lower: [null, 1, 2] },
-      macd: { macd: [null, 1, 2], signal: [null, 0.5, 1], histogram: [null, 0.5, -1] },
+      macd_12_26_9: { macd: [null, 1, 2], signal: [null, 0.5, 1], histogram: [null, 0.5, -1] },
     },
   };
   it("skips warm-up nulls and aligns with the candles' times", () => {
@@ -33,14 +35,12 @@ describe("buildIndicators", () => {
     expect(built.panes[0]?.guides).toEqual([70, 30]);
     expect(built.panes[1]?.histogram?.points.map((p) => p.color)).toEqual([PALETTE.dark.up, PALETTE.dark.down]);
   });
-  it("reads ISO times and a MACD keyed with its parameters", () => {
-    const iso: IndicatorsResponse = {
-      ...data,
-      candles: data.candles.map((candle) => ({ ...candle, time: new Date(Number(candle.time) * 1000).toISOString() })),
-      series: { macd_12_26_9: data.series.macd! },
-    };
-    const built = buildIndicators(iso, ["macd"], PALETTE.dark);
-    expect(built.panes[0]?.lines[0]?.points).toEqual([{ time: 3600, value: 1 }, { time: 7200, value: 2 }]);
+  it("reads the MACD under the key the API sends (macd_12_26_9) at the candles' unix times", () => {
+    const built = buildIndicators(data, ["macd"], PALETTE.dark);
+    expect(built.panes[0]?.lines.map((line) => line.points)).toEqual([
+      [{ time: 3600, value: 1 }, { time: 7200, value: 2 }],
+      [{ time: 3600, value: 0.5 }, { time: 7200, value: 1 }],
+    ]);
   });
   it("tolerates a series the server left out", () => {
     const built = buildIndicators(data, ["ema_26"], PALETTE.light);

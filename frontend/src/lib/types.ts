@@ -55,8 +55,11 @@ export type Series = (number | null)[];
 export interface IndicatorsResponse {
   coin_id: string;
   interval: Interval;
-  /** `time` as unix seconds or an ISO-8601 string (analytics sends the latter) */
-  candles: (Omit<Candle, "time"> & { time: number | string })[];
+  source: string;
+  quote: string;
+  /** the market's candle shape: `time` the bucket start in unix seconds */
+  candles: Candle[];
+  /** by metric name with its parameters: `sma_20`, `rsi_14`, `macd_12_26_9`, `bb_20_2` */
   series: Record<string, Series | Record<string, Series>>;
 }
 

@@ -294,8 +294,13 @@ class IndicatorConsumer:
             coin.ticked = False
             for interval in self.intervals:
                 self._render(coin, interval, entries, updates)
-        if entries:
-            await self.cache.set_many(entries, service.METRIC_TTL)
+            # A flush of every coin is tens of milliseconds of CPU: write this coin's values
+            # (they match its state now) and yield, so that the requests and WebSocket frames
+            # sharing this event loop are not held up meanwhile.
+            if entries:
+                await self.cache.set_many(entries, service.METRIC_TTL)
+                entries = {}
+            await asyncio.sleep(0)
         for coin_id, update in updates:
             try:
                 await self.bus.publish(ANALYTICS_UPDATES, coin_id, update, schema=UPDATE_SCHEMA)

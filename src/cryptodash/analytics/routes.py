@@ -15,10 +15,12 @@ from fastapi.responses import Response
 from cryptodash.analytics import service
 from cryptodash.analytics.catalog import Metric, check_metric
 from cryptodash.auth import Public
-from cryptodash.deps import CacheDep, ReadSessionDep, SettingsDep
-from cryptodash.errors import Invalid
+from cryptodash.deps import CacheDep, PlatformDep, ReadSessionDep, SettingsDep
+from cryptodash.errors import Invalid, ServiceUnavailable
 from cryptodash.market.candles import INTERVALS
 from cryptodash.market.coins import Universe
+from cryptodash.platform.db import Database
+from cryptodash.runtime import Platform
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"], dependencies=[Public])
 
@@ -132,9 +134,7 @@ async def correlation(
 @router.get("/{coin_id}/indicators")
 async def coin_indicators(
     coin_id: str,
-    session: ReadSessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
+    platform: PlatformDep,
     interval: Interval = "1h",
     sma: Annotated[str | None, Query(description="periods, e.g. 20,50")] = None,
     ema: Annotated[str | None, Query(description="periods, e.g. 12,26")] = None,
@@ -147,9 +147,9 @@ async def coin_indicators(
     warm-up). Periods are 1..500; without any indicator parameter the defaults are
     sma=20,50 ema=12,26 rsi=14 macd=12,26,9 bb=20,2."""
     metrics = _metrics({"sma": sma, "ema": ema, "rsi": rsi, "macd": macd, "bb": bb})
-    universe = Universe.from_settings(settings)
+    universe = Universe.from_settings(platform.settings)
     body = await service.indicators_json(
-        session, cache, universe, coin_id, _interval(interval), metrics, limit
+        _database(platform), platform.cache, universe, coin_id, _interval(interval), metrics, limit
     )
     return _json(body)
 
@@ -157,13 +157,21 @@ async def coin_indicators(
 @router.get("/{coin_id}/summary")
 async def coin_summary(
     coin_id: str,
-    session: ReadSessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
+    platform: PlatformDep,
     interval: Interval = "1h",
 ) -> Response:
     """Latest values (over the forming candle when there is one) and plain-language signals:
     price against SMA 50 and 200, RSI overbought/oversold, MACD cross, Bollinger squeeze."""
-    universe = Universe.from_settings(settings)
-    body = await service.summary_json(session, cache, universe, coin_id, _interval(interval))
+    universe = Universe.from_settings(platform.settings)
+    body = await service.summary_json(
+        _database(platform), platform.cache, universe, coin_id, _interval(interval)
+    )
     return _json(body)
+
+
+def _database(platform: Platform) -> Database:
+    # The per-coin reads are the dashboard's hottest: one dependency (the platform) and a
+    # session only when the body is not cached, instead of a session per request.
+    if platform.db is None:
+        raise ServiceUnavailable("this service has no database")
+    return platform.db

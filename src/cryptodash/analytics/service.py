@@ -12,7 +12,9 @@ Cache keys (`analytics:{metric}:{coin_id}:{interval}`):
 - `analytics:{sma_50|rsi_14|…}:{coin}:{interval}` — the latest value of a metric, over the
   forming candle when there is one (`"live": true`), written by the consumer;
 - `analytics:summary:{coin}:{interval}` — the `/summary` body;
-- `analytics:series;{query}:{coin}:{interval}` — an `/indicators` body (closed candles only);
+- `analytics:series;{query}:{coin}:{interval}` — an `/indicators` body (closed candles only;
+  the query part starts with `v2` since candle times became Unix seconds, so no body cached
+  in the old shape is served after an upgrade);
 - `analytics:correlation_{window}:{coins|all}:{interval}` — a `/correlation` body;
 - `analytics:volatility_{window}:{coin}:{interval}` — the latest volatility (live, as above).
 
@@ -41,6 +43,7 @@ from cryptodash.market import service as market
 from cryptodash.market.candles import Candle, fill_gaps, interval_seconds
 from cryptodash.market.coins import Universe, quote_for
 from cryptodash.platform.cache import Cache
+from cryptodash.platform.db import Database
 
 HISTORY = market.MAX_CANDLES
 """Candles read per series: the warm-up of every indicator plus the points asked for."""
@@ -158,8 +161,10 @@ async def load_series(
 
 
 def candle_json(c: Candle) -> dict[str, Any]:
+    """One candle as `/api/market/{coin}/candles` sends it: `time` the bucket start in Unix
+    seconds, so a chart can take either endpoint's candles."""
     return {
-        "time": iso(c.time),
+        "time": c.time,
         "open": float(c.open),
         "high": float(c.high),
         "low": float(c.low),
@@ -278,7 +283,7 @@ def summary_from_series(series: Series) -> dict[str, Any]:
 
 
 async def indicators_json(
-    session: AsyncSession,
+    db: Database,
     cache: Cache,
     universe: Universe,
     coin_id: str,
@@ -286,20 +291,25 @@ async def indicators_json(
     metrics: Sequence[Metric],
     limit: int,
 ) -> bytes:
+    """The indicators body: cached, or computed from the stored candles (a read session is
+    opened only then: a cached read touches no database)."""
     check_coin(universe, coin_id)
-    query = ";".join([f"limit={limit}", *(m.name for m in sorted(metrics, key=lambda m: m.name))])
+    query = ";".join(
+        ["v2", f"limit={limit}", *(m.name for m in sorted(metrics, key=lambda m: m.name))]
+    )
     key = metric_key(f"series;{query}", coin_id, interval)
     raw = await cache.get(key)
     if raw is not None:
         return raw
-    series = await load_series(session, universe, coin_id, interval, live=False)
+    async with db.read_session() as session:
+        series = await load_series(session, universe, coin_id, interval, live=False)
     raw = orjson.dumps(indicators_body(series, metrics, limit))
     await cache.set(key, raw, series_ttl(series, interval))
     return raw
 
 
 async def summary_json(
-    session: AsyncSession, cache: Cache, universe: Universe, coin_id: str, interval: str
+    db: Database, cache: Cache, universe: Universe, coin_id: str, interval: str
 ) -> bytes:
     """The consumer's live summary when it has one, else computed from the stored candles."""
     check_coin(universe, coin_id)
@@ -307,7 +317,8 @@ async def summary_json(
     raw = await cache.get(key)
     if raw is not None:
         return raw
-    series = await load_series(session, universe, coin_id, interval, live=True)
+    async with db.read_session() as session:
+        series = await load_series(session, universe, coin_id, interval, live=True)
     raw = orjson.dumps(summary_from_series(series))
     await cache.set(key, raw, LIVE_TTL if series.live else series_ttl(series, interval))
     return raw

@@ -69,15 +69,31 @@ async def _backend_unavailable(_: Request, exc: Exception) -> Response:
     return _json(503, body, {"Retry-After": "5"})
 
 
-async def _database_error(_: Request, exc: Exception) -> Response:
-    """A database that cannot be reached (down, restarting, connection dropped mid-request) is
-    a 503 with our body — the request did not happen and can be retried; any other database
-    error stays a 500."""
-    if not is_connection_error(exc):
-        raise exc
-    log.warning("database_unreachable", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
-    body = error_body(503, "Temporarily unavailable: the database is not reachable")
-    return _json(503, body, {"Retry-After": "2"})
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A database that cannot be reached (down, restarting, a connection dropped mid-request)
+    and SQLite's write lock not won within its busy timeout (writers queueing on the one-file
+    database under load) are retryable 503s with our body; any other database error is a
+    500."""
+    if is_connection_error(exc):
+        log.warning(
+            "database_unreachable",
+            method=request.method,
+            path=request.url.path,
+            error=str(exc).splitlines()[0] if str(exc) else repr(exc),
+        )
+        body = error_body(503, "Temporarily unavailable: the database is not reachable")
+        return _json(503, body, {"Retry-After": "2"})
+    if "database is locked" in str(exc):
+        log.warning("database_busy", method=request.method, path=request.url.path)
+        body = error_body(503, "Temporarily unavailable: the database is busy; retry shortly")
+        return _json(503, body, {"Retry-After": "1"})
+    log.error(
+        "unhandled_error",
+        method=request.method,
+        path=request.url.path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return _json(500, error_body(500, "Internal server error"))
 
 
 ERROR_BODY_SCHEMA: dict[str, Any] = {
@@ -118,8 +134,8 @@ def document_error_body(app: FastAPI) -> None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(OSError, _database_error)
+    app.add_exception_handler(DBAPIError, _database_error)  # OperationalError included
+    app.add_exception_handler(ConnectionError, _database_error)  # refused before SQLAlchemy
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -28,7 +28,9 @@ def default_frontend_dir() -> Path:
 
 class FrontendFiles(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if path == "api" or path.startswith(_API_PREFIXES):
+        # `path` is normalized ("api/x/../../etc" is "etc"): the request's own path decides too.
+        requested = scope["path"].lstrip("/")
+        if any(p == "api" or p.startswith(_API_PREFIXES) for p in (path, requested)):
             raise HTTPException(status_code=404)
         response = await super().get_response(path, scope)
         if path.startswith("_next/static/"):

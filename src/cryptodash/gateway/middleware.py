@@ -1,21 +1,30 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: the hot read path stays close to bare FastAPI).
+"""The gateway's request pipeline as one pure ASGI middleware (`Gateway`).
 
-`RequestContext` is outermost: it accepts or generates the request id, binds it for logging,
-echoes it on the response, records the HTTP metrics by route template, logs the request, and
-turns any unhandled exception into our 500 body (no stack trace to the client).
-`BodyLimit` answers 413 for bodies over the limit, declared or streamed.
+One pass instead of a stack of five: each layer of a stack wraps `send`, scans the request
+headers and adds an await per message, which on a cached read cost more than the route itself.
+`Gateway` reads the headers once, wraps `send` once and uses header lists built at start-up.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import time
-import uuid
+from typing import Any
 
 from fastapi import HTTPException
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cryptodash.errors import error_body
+from cryptodash.gateway.security import (
+    REPLACED_HEADERS,
+    Cors,
+    RateLimits,
+    is_no_store,
+    refuse_websocket,
+    security_headers,
+)
 from cryptodash.platform.logging import get_logger, request_id_var
 from cryptodash.platform.metrics import Metrics
 
@@ -24,6 +33,9 @@ log = get_logger("cryptodash.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _QUIET_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Method label values; any other method a client makes up counts as `OTHER` (a label value
+per made-up method would grow the metrics without bound)."""
 
 
 def route_template(scope: Scope) -> str:
@@ -57,67 +69,203 @@ async def send_error(
 SLOW_REQUEST_SECONDS = 1.0
 
 
-class RequestContext:
-    """`access_log=False` keeps only the lines that matter (5xx and slow requests)."""
+def new_request_id() -> str:
+    """32 random hex digits. Ids need to be unique, not unguessable: the process's seeded
+    generator, not `uuid4` (an `os.urandom` system call per request)."""
+    return f"{random.getrandbits(128):032x}"
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, *, access_log: bool = True) -> None:
+
+class Gateway:
+    """The edge's whole request pipeline, in one pass over the headers and one `send` wrapper.
+
+    In the order a request meets them: the request id (accepted or generated, bound for
+    logging, echoed), the CORS preflight, the rate limit, the body limit (413), the app; on the
+    way out CORS, rate-limit, request-id and security headers; then the HTTP metrics by route
+    template and the access log. Any unhandled exception becomes our 500 body (no stack trace
+    to the client).
+
+    The access log (`CRYPTODASH_ACCESS_LOG`) writes every error (4xx/5xx) and every slow
+    request, and `access_log_sample` of the others (a line costs more than the rest of a cached
+    read: 1 means every request); `access_log=False` keeps only 5xx and slow requests.
+    Health checks and scrapes are logged only when they fail or are slow.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        cors: Cors,
+        rate_limits: RateLimits | None = None,
+        access_log: bool = True,
+        access_log_sample: float = 1.0,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.cors = cors
+        self.rate_limits = rate_limits
         self.access_log = access_log
+        self.sample = access_log_sample
+        self._too_large = f"Request body larger than {max_body_bytes} bytes"
+        # Metric children by label values (a `labels()` call costs a lock and a lookup). Route
+        # templates and statuses are few, so these stay small.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        header = (b"x-request-id", request_id.encode())
-        if scope["type"] == "websocket":
+        kind = scope["type"]
+        if kind != "http":
+            if kind != "websocket":
+                await self.app(scope, receive, send)
+                return
+            token = request_id_var.set(_incoming_request_id(scope) or new_request_id())
             try:
+                limits = self.rate_limits
+                if limits is not None and not limits.exempt(scope):
+                    decision, limit_headers = await limits.check(scope, None)
+                    if not decision.allowed:
+                        retry = decision.retry_after_header
+                        message = f"Too many requests; retry in {retry} s"
+                        await refuse_websocket(scope, send, message, limit_headers)
+                        return
                 await self.app(scope, receive, send)
             finally:
                 request_id_var.reset(token)
             return
 
         started = time.perf_counter()
+        request_id = origin = authorization = length = None
+        preflight = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                text = value.decode("latin-1")
+                # A client-chosen id is echoed and logged, so only a safe shape is accepted.
+                request_id = text if _REQUEST_ID.match(text) else None
+            elif name == b"origin":
+                origin = value
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"access-control-request-method":
+                preflight = True
+        if request_id is None:
+            request_id = new_request_id()
+        token = request_id_var.set(request_id)
+        path: str = scope["path"]
+        method: str = scope["method"]
+        added = [(b"x-request-id", request_id.encode())]
+        security = security_headers(path, https=scope.get("scheme") == "https")
+        no_store = is_no_store(path)
         status = 500
         response_started = False
+        cors_send: Send | None = None
 
-        async def send_with_id(message: Message) -> None:
+        async def send_wrapped(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [*message.get("headers", []), header]
+                headers = [
+                    header
+                    for header in message.get("headers", ())
+                    if header[0].lower() not in REPLACED_HEADERS
+                ]
+                if no_store and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                headers += added
+                headers += security
+                message["headers"] = headers
             await send(message)
 
+        if origin is not None:
+            request_headers = Headers(scope=scope)
+
+            async def cors_send(message: Message) -> None:
+                await self.cors.send(message, send_wrapped, request_headers)
+
+        reply = cors_send or send_wrapped
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge(self.max_body_bytes)
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            if origin is not None and preflight and method == "OPTIONS":
+                response = self.cors.preflight_response(request_headers=request_headers)
+                await response(scope, receive, send_wrapped)
+                return
+            limits = self.rate_limits
+            if limits is not None and not limits.exempt(scope):
+                decision, limit_headers = await limits.check(scope, authorization)
+                if not decision.allowed:
+                    retry = decision.retry_after_header
+                    await send_error(
+                        reply, 429, f"Too many requests; retry in {retry} s", headers=limit_headers
+                    )
+                    return
+                added += limit_headers
+            if length is not None and _declared(length) > self.max_body_bytes:
+                await send_error(reply, 413, self._too_large)
+                return
+            await self.app(scope, limited_receive, reply)
+        except _BodyTooLarge:
+            if not response_started:
+                await send_error(reply, 413, self._too_large)
         except Exception:
-            log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            log.exception("unhandled_error", method=method, path=path)
             status = 500
             if not response_started:
-                await send_error(send, 500, "Internal server error", headers=[header])
+                await send_error(send_wrapped, 500, "Internal server error")
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            method = scope["method"]
-            self.metrics.http_requests.labels(method, route, str(status)).inc()
-            self.metrics.http_request_duration.labels(method, route).observe(elapsed)
-            if (
-                status >= 500
-                or elapsed > SLOW_REQUEST_SECONDS
-                or (self.access_log and scope["path"] not in _QUIET_PATHS)
-            ):
+            label = method if method in _METHODS else "OTHER"
+            counter = self._counters.get((label, route, status))
+            if counter is None:
+                counter = self.metrics.http_requests.labels(label, route, str(status))
+                self._counters[(label, route, status)] = counter
+            counter.inc()
+            duration = self._durations.get((label, route))
+            if duration is None:
+                duration = self.metrics.http_request_duration.labels(label, route)
+                self._durations[(label, route)] = duration
+            duration.observe(elapsed)
+            if status >= 500 or elapsed > SLOW_REQUEST_SECONDS or self._logs(path, status):
+                fields: dict[str, Any] = {}
+                if status < 400 and self.sample < 1:
+                    fields["sample_rate"] = self.sample
                 log.info(
                     "request",
                     method=method,
-                    path=scope["path"],
+                    path=path,
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
+                    **fields,
                 )
             request_id_var.reset(token)
+
+    def _logs(self, path: str, status: int) -> bool:
+        """Whether the access log takes this request (errors and slow ones aside)."""
+        if not self.access_log or path in _QUIET_PATHS:
+            return False
+        return status >= 400 or self.sample >= 1 or random.random() < self.sample
+
+
+def _declared(value: bytes) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -134,51 +282,3 @@ class _BodyTooLarge(HTTPException):
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, f"Request body larger than {max_bytes} bytes")
-
-
-class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await send_error(send, 413, f"Request body larger than {self.max_bytes} bytes")
-            return
-        received = 0
-        response_started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge(self.max_bytes)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await send_error(send, 413, f"Request body larger than {self.max_bytes} bytes")
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None

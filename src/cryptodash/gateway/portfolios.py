@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 
 class Portfolios(Protocol):
+    session_check_seconds: float
+    """How often an open socket re-checks its user and session (deactivation, logout)."""
+
     async def authenticate(self, token: str) -> AuthUser:
         """The caller, or `Unauthorized` / `ServiceUnavailable`."""
         ...
@@ -39,6 +42,10 @@ class Portfolios(Protocol):
 
 
 class InProcessPortfolios:
+    # A check is a token decode and one cache read: every second keeps "deactivated users are
+    # refused at once" true of open sockets too (valuations here do not check the user).
+    session_check_seconds = 1.0
+
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
@@ -73,6 +80,10 @@ class InProcessPortfolios:
 
 
 class RemotePortfolios:
+    # A check is a request to the portfolio service; the valuations, every second while prices
+    # move, are authorized there with the user's token anyway.
+    session_check_seconds = 30.0
+
     def __init__(self, platform: Platform) -> None:
         settings = platform.settings
         self.platform = platform

@@ -1,13 +1,18 @@
-"""The gateway's defenses, as pure ASGI middleware: security headers, CORS and rate limits.
+"""The gateway's defenses: security headers, CORS and rate limits, applied by the one gateway
+middleware (`cryptodash.gateway.middleware.Gateway`) in a single pass.
 
-- `SecurityHeaders` sets CSP, nosniff, Referrer-Policy, X-Frame-Options/frame-ancestors and
-  friends on every HTTP response (replacing an upstream's copies), HSTS when the request came
-  over TLS, and `Cache-Control: no-store` on account routes (they carry tokens).
+- `security_headers` gives CSP, nosniff, Referrer-Policy, X-Frame-Options/frame-ancestors and
+  friends for every HTTP response (replacing an upstream's copies), HSTS when the request came
+  over TLS; `is_no_store` marks account routes for `Cache-Control: no-store` (they carry
+  tokens). The lists are built once, not per request.
 - `Cors` is Starlette's CORS for `CRYPTODASH_CORS_ORIGINS`, with our error body on a refused
   preflight.
-- `RateLimit` takes one token per request from a bucket: per user for a valid access token,
-  per IP otherwise, and a stricter per-IP bucket for login, register, refresh and password
-  changes. Health and metrics are exempt (probes and scrapes must never be refused).
+- `RateLimits` takes one token per API request from a bucket: per user for a valid access
+  token, per IP otherwise, and a stricter per-IP bucket for login, register, refresh and
+  password changes; and one per WebSocket handshake from a per-IP bucket (`refuse_websocket`
+  answers a refused one). Only `/api/` and `/ws/` are limited: health and metrics (probes and
+  scrapes must never be refused) and the web app's pages and assets (one page load fetches a
+  dozen chunks) are not.
 """
 
 from __future__ import annotations
@@ -17,13 +22,12 @@ from collections.abc import Sequence
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope, Send
 
 from cryptodash.config import Settings
 from cryptodash.errors import error_body
-from cryptodash.gateway.middleware import send_error
 from cryptodash.platform.metrics import Metrics
-from cryptodash.platform.ratelimit import RateLimiter
+from cryptodash.platform.ratelimit import Decision, RateLimiter
 from cryptodash.users import tokens
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -52,50 +56,44 @@ _STATIC_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 ]
-_REPLACED = frozenset(
+REPLACED_HEADERS = frozenset(
     {name for name, _ in _STATIC_HEADERS}
     | {b"content-security-policy", b"strict-transport-security"}
 )
 
 
 def content_security_policy(path: str) -> str:
+    return _CSP[_csp_kind(path)]
+
+
+def security_headers(path: str, *, https: bool) -> list[tuple[bytes, bytes]]:
+    """The headers every response to `path` carries (built once per kind of path)."""
+    return _SECURITY_HEADERS[(_csp_kind(path), https)]
+
+
+def _csp_kind(path: str) -> str:
     if path in _DOCS_PATHS:
-        return DOCS_CSP
+        return "docs"
     if path.startswith("/api/") or path in ("/health", "/health/ready", "/metrics"):
-        return API_CSP
-    return APP_CSP
+        return "api"
+    return "app"
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+_CSP = {"docs": DOCS_CSP, "api": API_CSP, "app": APP_CSP}
+_SECURITY_HEADERS = {
+    (kind, https): [
+        *_STATIC_HEADERS,
+        (b"content-security-policy", csp.encode()),
+        *([(b"strict-transport-security", HSTS)] if https else []),
+    ]
+    for kind, csp in _CSP.items()
+    for https in (False, True)
+}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        extra = [
-            *_STATIC_HEADERS,
-            (b"content-security-policy", content_security_policy(path).encode()),
-        ]
-        if scope.get("scheme") == "https":
-            extra.append((b"strict-transport-security", HSTS))
-        no_store = path.startswith(_NO_STORE_PREFIXES)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() not in _REPLACED
-                ]
-                if no_store and not any(name.lower() == b"cache-control" for name, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers + extra
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def is_no_store(path: str) -> bool:
+    """Account routes carry tokens: never cached by a browser or a proxy."""
+    return path.startswith(_NO_STORE_PREFIXES)
 
 
 class Cors(CORSMiddleware):
@@ -136,76 +134,94 @@ class Cors(CORSMiddleware):
 AUTH_PATHS = frozenset(
     {"/api/users/login", "/api/users/register", "/api/users/refresh", "/api/users/me/password"}
 )
-EXEMPT_PATHS = frozenset({"/health", "/health/ready", "/metrics"})
+LIMITED_PREFIXES = ("/api/", "/ws/")
 
 
-class RateLimit:
+class RateLimits:
+    """Which bucket a request draws from, and the draw (the gateway middleware asks)."""
+
     def __init__(
         self,
-        app: ASGIApp,
-        *,
         limiter: RateLimiter,
+        *,
         settings: Settings,
         jwt_secret: str | None,
         metrics: Metrics,
     ) -> None:
-        self.app = app
         self.limiter = limiter
         self.settings = settings
         self.jwt_secret = jwt_secret
         self.metrics = metrics
+        self._rejections = {
+            name: metrics.rate_limit_rejections.labels(name)
+            for name in ("auth", "user", "anon", "ws")
+        }
 
-    def bucket(self, scope: Scope) -> tuple[str, str, int]:
+    @staticmethod
+    def exempt(scope: Scope) -> bool:
+        return scope.get("method") == "OPTIONS" or not scope["path"].startswith(LIMITED_PREFIXES)
+
+    def bucket(self, scope: Scope, authorization: bytes | None) -> tuple[str, str, int]:
         """(scope name, bucket key, tokens per minute) for this request."""
         client = scope.get("client")
         ip = client[0] if client else "unknown"
+        if scope["type"] == "websocket":
+            return "ws", f"ws:{ip}", self.settings.rate_limit_ws_per_min
         if scope["path"] in AUTH_PATHS:
             return "auth", f"auth:{ip}", self.settings.rate_limit_auth_per_min
-        user_id = self._user_id(scope)
+        user_id = self._user_id(authorization)
         if user_id is not None:
             return "user", f"user:{user_id}", self.settings.rate_limit_user_per_min
         return "anon", f"anon:{ip}", self.settings.rate_limit_anon_per_min
 
-    def _user_id(self, scope: Scope) -> int | None:
+    def _user_id(self, authorization: bytes | None) -> int | None:
         """The user of a validly signed access token; a bad one counts as anonymous (and is
         refused by the service it reaches)."""
-        if self.jwt_secret is None:
+        if self.jwt_secret is None or authorization is None:
             return None
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer":
-                    return None
-                try:
-                    return tokens.decode(self.jwt_secret, token.strip(), expected="access").user_id
-                except tokens.InvalidToken:
-                    return None
-        return None
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        try:
+            return tokens.decode(self.jwt_secret, token.strip(), expected="access").user_id
+        except tokens.InvalidToken:
+            return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
-        name, key, per_minute = self.bucket(scope)
+    async def check(
+        self, scope: Scope, authorization: bytes | None
+    ) -> tuple[Decision, list[tuple[bytes, bytes]]]:
+        """Take a token: the decision and the `X-RateLimit-*` headers of the response (a
+        refusal is counted in rate_limit_rejections_total)."""
+        name, key, per_minute = self.bucket(scope, authorization)
         decision = await self.limiter.hit(key, per_minute)
         headers = [
             (b"x-ratelimit-limit", str(decision.limit).encode()),
             (b"x-ratelimit-remaining", str(decision.remaining).encode()),
         ]
         if not decision.allowed:
-            self.metrics.rate_limit_rejections.labels(name).inc()
-            retry = decision.retry_after_header
-            await send_error(
-                send,
-                429,
-                f"Too many requests; retry in {retry} s",
-                headers=[*headers, (b"retry-after", retry.encode())],
-            )
-            return
+            self._rejections[name].inc()
+            headers.append((b"retry-after", decision.retry_after_header.encode()))
+        return decision, headers
 
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *headers]
-            await send(message)
 
-        await self.app(scope, receive, send_with_limits)
+async def refuse_websocket(
+    scope: Scope, send: Send, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A refused handshake: a real 429 where the server can answer one (ASGI's
+    `websocket.http.response` extension, uvicorn has it), else a close before accept (403)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1013, "reason": "rate limited"})
+        return
+    body = error_body(429, message)
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})

@@ -50,7 +50,8 @@ log = get_logger(__name__)
 AUTH_TIMEOUT = 5.0
 """Seconds `/ws/portfolio` waits for the auth frame."""
 SESSION_CHECK_SECONDS = 30.0
-"""How often an authenticated socket re-checks that its user and session are still valid."""
+"""At most this long between an authenticated socket's checks that its user and session are
+still valid (in-process checks run every second: `Portfolios.session_check_seconds`)."""
 PORTFOLIO_REFRESH_SECONDS = 30.0
 """A subscribed portfolio is recomputed at least this often even when no price moved."""
 MAX_COINS = 100
@@ -408,6 +409,7 @@ class Connection:
         # flushes more.
         settle = interval + 2 * self.platform.settings.market_flush_seconds
         settle_until = 0.0
+        check_every = min(SESSION_CHECK_SECONDS, self.realtime.portfolios.session_check_seconds)
         while True:
             user = self.user
             assert user is not None
@@ -419,7 +421,7 @@ class Connection:
                 raise Closing(CLOSE_UNAUTHORIZED, "token_expired", "The access token expired")
             await asyncio.sleep(min(interval, left))
             now = loop.time()
-            if now - checked >= SESSION_CHECK_SECONDS:
+            if now - checked >= check_every:
                 checked = now
                 await self._verify(self.token)
             if self.realtime.prices.version != version:

@@ -184,9 +184,23 @@ class PricePersister:
                 ticks = self._accept(batch, now)
                 if ticks:
                     await self._apply(ticks, now)
+            if ticks and self._behind_the_base(ticks) and self._unwritten:
+                # Ticks older than the 24 h base's boundary (a backlog after an outage) count
+                # only through their stored candles: write them, then take a fresh base, so
+                # the 24 h figures published below include them.
+                await self._write()
+                if not self._unwritten:
+                    await self._rebase(now)
             await self._publish_entries(now, ticks)
             if self._unwritten:
                 await self._write()
+
+    def _behind_the_base(self, ticks: Sequence[Tick]) -> bool:
+        for tick in ticks:
+            boundary = self.books[tick.coin_id].window.boundary
+            if boundary is not None and tick.timestamp.timestamp() < boundary:
+                return True
+        return False
 
     def _gap(self, batch: Sequence[Message]) -> bool:
         """A partition that jumps ahead was consumed elsewhere meanwhile (a rebalance): its

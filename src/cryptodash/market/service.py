@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import and_, delete, func, or_, select, text
@@ -47,6 +49,9 @@ from cryptodash.market.normalize import (
 )
 from cryptodash.platform.cache import Cache
 from cryptodash.platform.db import Database
+from cryptodash.platform.logging import get_logger
+
+log = get_logger(__name__)
 
 PRICE_TTL = 10.0
 """Seconds a `price:{coin_id}` entry lives; the persister rewrites live coins far more often."""
@@ -214,8 +219,11 @@ CLOSED_CANDLES_TTL = 300.0
 """…and one whose range has ended (closed candles only change through backfill)."""
 
 
-_IN_FLIGHT: dict[tuple[int, str], asyncio.Future[bytes]] = {}
+_IN_FLIGHT: dict[tuple[int, str], asyncio.Task[bytes]] = {}
 """Candle queries running now, so that concurrent misses of one key share one query."""
+_LAST_BODIES: WeakKeyDictionary[Database, OrderedDict[str, bytes]] = WeakKeyDictionary()
+"""Per database, the last body this process built for each recent query (LRU-bounded)."""
+MAX_LAST_BODIES = 256
 
 
 async def candles_response(
@@ -230,8 +238,13 @@ async def candles_response(
     limit: int,
 ) -> bytes:
     """The `/api/market/{coin_id}/candles` body, from the cache when the same query ran
-    recently, else from the database (forming candle included). Concurrent requests for a
-    query that is not cached wait for one database read instead of each making their own."""
+    recently, else from the database (forming candle included).
+
+    Stale while revalidating: once this process has answered a query, a request that finds
+    its cache entry expired gets the previous body at once while one refresh runs (shared by
+    every request meanwhile). Only a query never answered before waits for the database: the
+    forming candle is at most one refresh older than the TTL, and a chart read never queues
+    behind the database under load."""
     bounds = ":".join("" if t is None else str(_epoch(t)) for t in (start, end))
     key = f"candles:{coin_id}:{source}:{interval}:{bounds}:{limit}"
     cached = await cache.get(key)
@@ -241,24 +254,49 @@ async def candles_response(
         raise ServiceUnavailable("this service has no database")
     flight = (id(db), key)
     running = _IN_FLIGHT.get(flight)
-    if running is not None:
-        return await asyncio.shield(running)
-    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-    _IN_FLIGHT[flight] = future
+    if running is None:
+        running = asyncio.create_task(
+            _refresh_candles(
+                cache,
+                db,
+                key,
+                flight,
+                coin_id=coin_id,
+                source=source,
+                interval=interval,
+                start=start,
+                end=end,
+                limit=limit,
+            )
+        )
+        running.add_done_callback(_retrieve)
+        _IN_FLIGHT[flight] = running
+    bodies = _LAST_BODIES.get(db)
+    last = bodies.get(key) if bodies is not None else None
+    if last is not None:
+        return last
+    return await asyncio.shield(running)
+
+
+async def _refresh_candles(
+    cache: Cache, db: Database, key: str, flight: tuple[int, str], **query: Any
+) -> bytes:
     try:
-        body = await _candles_body(
-            cache, db, key, coin_id=coin_id, source=source, interval=interval,
-            start=start, end=end, limit=limit,
-        )  # fmt: skip
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # retrieved here; waiters still get it raised
-        raise
-    else:
-        future.set_result(body)
-        return body
+        body = await _candles_body(cache, db, key, **query)
     finally:
         _IN_FLIGHT.pop(flight, None)
+    bodies = _LAST_BODIES.setdefault(db, OrderedDict())
+    bodies[key] = body
+    bodies.move_to_end(key)
+    while len(bodies) > MAX_LAST_BODIES:
+        bodies.popitem(last=False)
+    return body
+
+
+def _retrieve(task: asyncio.Task[bytes]) -> None:
+    """A refresh nobody waited for (a stale body was served) still has its failure logged."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("candles_refresh_failed", error=repr(exc))
 
 
 async def _candles_body(

@@ -46,13 +46,20 @@ async def set_json(cache: Cache, key: str, value: Any, ttl: float) -> None:
 
 
 class MemoryCache:
-    """TTL dict with LRU eviction past `max_entries`; single event loop, no locking needed."""
+    """TTL dict with LRU eviction past `max_entries` or `max_bytes`; single event loop, no
+    locking needed."""
 
     backend = "memory"
 
-    def __init__(self, metrics: Metrics, *, max_entries: int = 100_000) -> None:
+    def __init__(
+        self, metrics: Metrics, *, max_entries: int = 100_000, max_bytes: int = 256 * 2**20
+    ) -> None:
         self._metrics = metrics
         self._max_entries = max_entries
+        # Keys come partly from request parameters (a candle range, indicator periods), so
+        # a count alone would not bound memory: 100 000 chart bodies are gigabytes.
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
     def _lookup(self, key: str, now: float) -> bytes | None:
@@ -62,6 +69,7 @@ class MemoryCache:
         expires_at, value = entry
         if expires_at <= now:
             del self._data[key]
+            self._bytes -= _size(key, value)
             return None
         self._data.move_to_end(key)
         return value
@@ -80,11 +88,22 @@ class MemoryCache:
         return values
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
-        self._data[key] = (time.monotonic() + ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self._max_entries:
-            self._data.popitem(last=False)
+        data = self._data
+        old = data.get(key)
+        if old is not None:
+            self._bytes -= _size(key, old[1])
+        data[key] = (time.monotonic() + ttl, value)
+        data.move_to_end(key)
+        self._bytes += _size(key, value)
+        while len(data) > self._max_entries or (self._bytes > self._max_bytes and len(data) > 1):
+            evicted, (_, evicted_value) = data.popitem(last=False)
+            self._bytes -= _size(evicted, evicted_value)
             self._metrics.cache_evictions.inc()
+
+    @property
+    def size_bytes(self) -> int:
+        """Keys and values held (what `max_bytes` bounds)."""
+        return self._bytes
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float) -> None:
         for key, value in items.items():
@@ -92,13 +111,21 @@ class MemoryCache:
 
     async def delete(self, *keys: str) -> None:
         for key in keys:
-            self._data.pop(key, None)
+            entry = self._data.pop(key, None)
+            if entry is not None:
+                self._bytes -= _size(key, entry[1])
 
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
         self._data.clear()
+        self._bytes = 0
+
+
+def _size(key: str, value: bytes) -> int:
+    """An entry's bytes: its key and value plus the dict slot and tuple around them."""
+    return len(key) + len(value) + 100
 
 
 class RedisCache:

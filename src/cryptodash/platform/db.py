@@ -123,6 +123,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    # The driver's own implicit BEGIN cannot say IMMEDIATE: SQLAlchemy emits it (`_sqlite_begin`).
+    dbapi_connection.isolation_level = None
+
+
+SQLITE_BEGIN = "sqlite_begin"
+"""Execution option: the BEGIN mode of a SQLite transaction (DEFERRED when absent)."""
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """A write transaction on SQLite takes the write lock when it begins (IMMEDIATE, waiting
+    up to busy_timeout for it). A deferred one that reads and then writes fails at once with
+    "database is locked" when another writer committed in between (WAL cannot upgrade a stale
+    snapshot), which under concurrent writes turned into 500s."""
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_engine(
@@ -145,6 +160,7 @@ def create_engine(
     engine = create_async_engine(target, **kwargs)
     if target.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     if metrics is not None:
         _instrument(engine, metrics)
     return engine
@@ -194,7 +210,12 @@ class Database:
             if read_url
             else self.engine
         )
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Sessions that write begin IMMEDIATE on SQLite (ignored elsewhere); requests that only
+        # read (GET) and read sessions stay DEFERRED, so readers never queue for the lock.
+        self.sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
+        )
+        self._deferred_sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
@@ -202,9 +223,11 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed when the block ends, rolled back on error."""
-        async with self.sessionmaker() as session, session.begin():
+    async def session(self, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed when the block ends, rolled back on error.
+        `writes=False` for one that only reads (on SQLite it does not take the write lock)."""
+        maker = self.sessionmaker if writes else self._deferred_sessionmaker
+        async with maker() as session, session.begin():
             yield session
 
     @asynccontextmanager

@@ -4,12 +4,16 @@
 loading weights takes seconds) and classifies in batches there, one batch per hop, so the
 event loop keeps serving while a backlog is scored. When the transformer cannot be had (the
 `nlp` extra is not installed, or the model files are absent) it falls back to VADER and says
-so: a warning in the log and `fallback`/`reason` in `GET /api/sentiment/model`.
+so: a warning in the log and `fallback`/`reason` in `GET /api/sentiment/model`. A model that
+is not in the local cache is fetched from the hub only when downloads are enabled
+(`CRYPTODASH_SENTIMENT_MODEL_DOWNLOAD`); otherwise nothing touches the network.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -61,9 +65,10 @@ def build_classifier(
 class ClassifierRunner:
     """Loads the configured classifier and runs it on a dedicated worker thread.
 
-    A hub model that is not in the local cache is downloaded in the background while VADER
-    scores the articles (each article records the model that scored it); the transformer
-    takes over once it is loaded.
+    With `download`, a hub model that is not in the local cache is downloaded in the background
+    while VADER scores the articles (each article records the model that scored it); the
+    transformer takes over once it is loaded. The download runs on a daemon thread: the hub
+    client retries for a minute when offline, and a shutdown must not wait for it.
     """
 
     def __init__(
@@ -73,9 +78,11 @@ class ClassifierRunner:
         batch_size: int = 16,
         neutral_threshold: float = 0.75,
         builder: Builder | None = None,
+        download: bool = False,
         download_delay: float = 10.0,
     ) -> None:
         self.model = model
+        self.download = download
         self.download_delay = download_delay
         self.batch_size = batch_size
         self.neutral_threshold = neutral_threshold
@@ -103,11 +110,13 @@ class ClassifierRunner:
                 if reason and self._may_download():
                     reason = f"downloading {self.model!r} from the hub; VADER until it is loaded"
                     self._download = asyncio.create_task(self._download_model())
+                elif reason and self.model.strip().lower() != LEXICON:
+                    reason += " (downloads are off: CRYPTODASH_SENTIMENT_MODEL_DOWNLOAD=true)"
                 self._set(classifier, reason)
             return self._classifier  # type: ignore[return-value]
 
     def _may_download(self) -> bool:
-        if self.model.strip().lower() == LEXICON:
+        if not self.download or self.model.strip().lower() == LEXICON:
             return False
         try:
             from cryptodash.sentiment.classifiers.transformer import may_download
@@ -119,7 +128,7 @@ class ClassifierRunner:
         # Importing torch takes seconds of CPU: let the server come up first. Its own thread:
         # a download must not hold up the batches of the interim classifier.
         await asyncio.sleep(self.download_delay)
-        classifier, reason = await asyncio.to_thread(self._builder, False)
+        classifier, reason = await _in_daemon_thread(self._builder, False)
         self._set(classifier, reason)
 
     def _set(self, classifier: Classifier, reason: str | None) -> None:
@@ -173,3 +182,30 @@ class ClassifierRunner:
         if self._download is not None:
             self._download.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _in_daemon_thread(builder: Builder, local_only: bool) -> tuple[Classifier, str | None]:
+    """`builder(local_only)` on a daemon thread. Not `asyncio.to_thread`: the loop's default
+    executor is joined when the loop closes and executor threads at interpreter exit, so a
+    download retrying against an unreachable hub held up every shutdown for most of a minute."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[Classifier, str | None]] = loop.create_future()
+
+    def settle(result: tuple[Classifier, str | None] | None, exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, exc = builder(local_only), None
+        except BaseException as error:  # handed to the awaiting task
+            result, exc = None, error
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=run, name="sentiment-download", daemon=True).start()
+    return await future

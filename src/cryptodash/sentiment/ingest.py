@@ -234,6 +234,7 @@ async def pipeline_worker(platform: Platform) -> None:
         settings.sentiment_model,
         batch_size=settings.sentiment_batch_size,
         neutral_threshold=settings.sentiment_neutral_threshold,
+        download=settings.sentiment_model_download,
     )
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(20.0, connect=10.0), headers={"User-Agent": USER_AGENT}

@@ -1,17 +1,23 @@
 """Sentiment API: per-coin aggregates and trends, the articles behind them, an overview of
-every coin, and which model scores them. Public market information: no login needed."""
+every coin, and which model scores them. Public market information: no login needed.
+
+The per-coin aggregate and the overview are the dashboard's hot reads: one dependency (the
+platform), a database session only when the cache lacks a coin."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from cryptodash.auth import Public
-from cryptodash.deps import CacheDep, ReadSessionDep, SettingsDep
-from cryptodash.errors import Invalid, NotFound
+from cryptodash.deps import CacheDep, PlatformDep, ReadSessionDep, SettingsDep
+from cryptodash.errors import Invalid, NotFound, ServiceUnavailable
 from cryptodash.market.coins import Universe
+from cryptodash.platform.db import Database
+from cryptodash.runtime import Platform
 from cryptodash.sentiment import service
 from cryptodash.sentiment.aggregate import INTERVALS, MAX_TREND_POINTS, RANGES
 from cryptodash.sentiment.schemas import (
@@ -38,30 +44,45 @@ def _known(settings: SettingsDep, coin_id: str) -> Universe:
     return universe
 
 
+def _database(platform: Platform) -> Database:
+    if platform.db is None:
+        raise ServiceUnavailable("this service has no database")
+    return platform.db
+
+
+def _json(model: BaseModel) -> Response:
+    """The hot reads answer with the model's JSON directly (one validation, not FastAPI's
+    second pass over a `response_model`); the schema is declared in `responses`."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 def _aware(at: datetime | None) -> datetime | None:
     if at is None:
         return None
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-@router.get("/overview", response_model=OverviewRead)
+@router.get("/overview", response_model=None, responses={200: {"model": OverviewRead}})
 async def get_overview(
-    session: ReadSessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
+    platform: PlatformDep,
     window: WindowName = "24h",
     kind: KindQuery = "all",
-) -> OverviewRead:
-    universe = Universe.from_settings(settings)
+) -> Response:
+    universe = Universe.from_settings(platform.settings)
     values = await service.overview(
-        session, cache, coin_ids=universe.ids, window=window, kind=kind, now=datetime.now(UTC)
+        _database(platform),
+        platform.cache,
+        coin_ids=universe.ids,
+        window=window,
+        kind=kind,
+        now=datetime.now(UTC),
     )
     entries = []
     for value in values:
         coin = universe.get(value["coin_id"])
         assert coin is not None
         entries.append({**value, "symbol": coin.symbol, "name": coin.name})
-    return OverviewRead.model_validate({"window": window, "kind": kind, "coins": entries})
+    return _json(OverviewRead.model_validate({"window": window, "kind": kind, "coins": entries}))
 
 
 @router.get("/news", response_model=ArticleList)
@@ -100,20 +121,23 @@ async def get_model(cache: CacheDep, settings: SettingsDep) -> ModelRead:
     )
 
 
-@router.get("/{coin_id}", response_model=SentimentRead)
+@router.get("/{coin_id}", response_model=None, responses={200: {"model": SentimentRead}})
 async def get_sentiment(
     coin_id: str,
-    session: ReadSessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
+    platform: PlatformDep,
     window: WindowName = "24h",
     kind: KindQuery = "all",
-) -> SentimentRead:
-    _known(settings, coin_id)
+) -> Response:
+    _known(platform.settings, coin_id)
     value = await service.get_sentiment(
-        session, cache, coin_id=coin_id, window=window, kind=kind, now=datetime.now(UTC)
+        _database(platform),
+        platform.cache,
+        coin_id=coin_id,
+        window=window,
+        kind=kind,
+        now=datetime.now(UTC),
     )
-    return SentimentRead.model_validate(value)
+    return _json(SentimentRead.model_validate(value))
 
 
 @router.get("/{coin_id}/trend", response_model=TrendRead)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cryptodash.platform.bus import Bus
 from cryptodash.platform.cache import Cache, get_json
+from cryptodash.platform.db import Database
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger
 from cryptodash.sentiment.aggregate import (
@@ -404,9 +405,10 @@ def article_read(article: Article) -> dict[str, Any]:
 
 
 async def get_sentiment(
-    session: AsyncSession, cache: Cache, *, coin_id: str, window: str, kind: str, now: datetime
+    db: Database, cache: Cache, *, coin_id: str, window: str, kind: str, now: datetime
 ) -> dict[str, Any]:
-    """The coin's latest aggregate: the cached one for 24 h / all kinds, else computed now.
+    """The coin's latest aggregate: the cached one for 24 h / all kinds, else computed now (a
+    read session is opened only then).
 
     Only the pipeline writes the cache: a reader that cached its own result could overwrite a
     fresher aggregate with a stale one."""
@@ -414,12 +416,13 @@ async def get_sentiment(
         hit = await get_json(cache, cache_key(coin_id))
         if hit is not None:
             return dict(hit)
-    values = await current(session, coin_ids=[coin_id], window=window, kind=kind, now=now)
+    async with db.read_session() as session:
+        values = await current(session, coin_ids=[coin_id], window=window, kind=kind, now=now)
     return values[coin_id]
 
 
 async def overview(
-    session: AsyncSession,
+    db: Database,
     cache: Cache,
     *,
     coin_ids: Sequence[str],
@@ -434,7 +437,10 @@ async def overview(
         values = {c: orjson.loads(v) for c, v in zip(coin_ids, raw, strict=True) if v is not None}
     missing = [c for c in coin_ids if c not in values]
     if missing:
-        values.update(await current(session, coin_ids=missing, window=window, kind=kind, now=now))
+        async with db.read_session() as session:
+            values.update(
+                await current(session, coin_ids=missing, window=window, kind=kind, now=now)
+            )
     return [values[c] for c in coin_ids]
 
 

@@ -1,0 +1,77 @@
+"""Concurrent writers on the all-in-one SQLite file: a write session takes the write lock when
+it begins, so one that read first never fails on a stale snapshot; a lock not won in time is a
+503 with Retry-After, not a 500."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from cryptodash.gateway.errors import install_error_handlers
+from cryptodash.platform.db import Database
+
+
+async def _table(tmp_path: Path) -> Database:
+    db = Database(f"sqlite:///{tmp_path}/writes.db")
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+    return db
+
+
+async def _read_then_write(db: Database, n: int, *, writes: bool) -> None:
+    async with db.session(writes=writes) as session:
+        await session.execute(text("SELECT count(*) FROM t"))
+        await asyncio.sleep(0.2)  # the others read meanwhile
+        await session.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+
+
+async def test_write_sessions_that_read_first_all_commit(tmp_path: Path) -> None:
+    db = await _table(tmp_path)
+    try:
+        await asyncio.gather(*(_read_then_write(db, n, writes=True) for n in range(4)))
+        async with db.read_session() as session:
+            rows = (await session.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all()
+        assert rows == [0, 1, 2, 3]
+    finally:
+        await db.close()
+
+
+async def test_deferred_sessions_would_fail_on_the_same_writes(tmp_path: Path) -> None:
+    """What the IMMEDIATE begin prevents (the scenario above really is a conflict)."""
+    db = await _table(tmp_path)
+    try:
+        results = await asyncio.gather(
+            *(_read_then_write(db, n, writes=False) for n in range(4)), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, OperationalError)]
+        assert failures
+        assert all("database is locked" in str(f) for f in failures)
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(
+    ("message", "status"), [("database is locked", 503), ("disk I/O error", 500)]
+)
+async def test_a_locked_database_is_a_retryable_503(message: str, status: int) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/write")
+    async def write() -> None:
+        raise OperationalError("INSERT …", {}, Exception(message))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post("/write")
+    assert response.status_code == status
+    assert set(response.json()["error"]) >= {"code", "message", "request_id"}
+    if status == 503:
+        assert response.headers["retry-after"] == "1"
+        assert "busy" in response.json()["error"]["message"]
