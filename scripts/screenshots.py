@@ -23,7 +23,7 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-PASSWORD = "screenshots-password-1"
+PASSWORD = "screenshots-password-1"  # noqa: S105 - a throwaway demo account
 PAGES = [
     ("dashboard", "/", "Market"),
     ("coin", "/coin/?id=bitcoin", "Bitcoin"),
@@ -46,7 +46,7 @@ def start_server(port: int, data_dir: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CRYPTODASH_SENTIMENT_MODEL": "vader", "CRYPTODASH_LOG_LEVEL": "WARNING"}
     cli = str(Path(sys.executable).with_name("cryptodash"))
     command = [cli, "up", "--demo", "--port", str(port)]
-    process = subprocess.Popen([*command, "--data-dir", data_dir], env=env, cwd=ROOT)
+    process = subprocess.Popen([*command, "--data-dir", data_dir], env=env, cwd=ROOT)  # noqa: S603
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
