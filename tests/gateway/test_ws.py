@@ -370,7 +370,7 @@ async def portfolio_server(
     server: tuple[FastAPI, str], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[FastAPI, str, httpx.AsyncClient]]:
     app, base = server
-    monkeypatch.setattr(ws_module, "AUTH_TIMEOUT", 0.5)
+    monkeypatch.setattr(ws_module, "AUTH_TIMEOUT", 2.0)  # short, yet answerable when loaded
     monkeypatch.setattr(ws_module, "SESSION_CHECK_SECONDS", 0.2)
     async with httpx.AsyncClient(base_url=base.replace("ws://", "http://")) as client:
         yield app, base, client

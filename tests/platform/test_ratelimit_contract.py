@@ -17,7 +17,7 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
         backend = MemoryRateLimiter()
     else:
-        backend = RedisRateLimiter(request.getfixturevalue("redis_url"))
+        backend = RedisRateLimiter(request.getfixturevalue("redis_url"), socket_timeout=5)
     try:
         yield backend
     finally:
