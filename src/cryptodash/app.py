@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI
 from cryptodash import __version__
 from cryptodash.auth import authorize
 from cryptodash.config import Settings, get_settings
+from cryptodash.edge import EdgeCache
 from cryptodash.gateway.errors import document_error_body, install_error_handlers
 from cryptodash.gateway.frontend import default_frontend_dir, serve_frontend
 from cryptodash.gateway.health import router as health_router
@@ -198,5 +199,6 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         rate_limits=rate_limits,
         access_log=settings.access_log,
         access_log_sample=settings.access_log_sample,
+        edge=EdgeCache() if settings.edge_cache else None,
     )
     return app

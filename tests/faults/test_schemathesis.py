@@ -62,6 +62,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             sentiment_model="vader",  # no model download in the background
             database_url=make_url(PG_ADMIN_URL).set(database=name).render_as_string(False),
             log_level="WARNING",
+            edge_cache=True,  # cached answers must match the schema too
         )
     )
     port = free_port()

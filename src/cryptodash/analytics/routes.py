@@ -16,6 +16,7 @@ from cryptodash.analytics import service
 from cryptodash.analytics.catalog import Metric, check_metric
 from cryptodash.auth import Public
 from cryptodash.deps import CacheDep, PlatformDep, ReadSessionDep, SettingsDep
+from cryptodash.edge import fresh_for
 from cryptodash.errors import Invalid, ServiceUnavailable
 from cryptodash.market.candles import INTERVALS
 from cryptodash.market.coins import Universe
@@ -85,6 +86,7 @@ def _coins(text: str | None) -> list[str] | None:
 
 
 @router.get("/volatility")
+@fresh_for(1.0)
 async def volatility(
     session: ReadSessionDep,
     cache: CacheDep,
@@ -106,6 +108,7 @@ async def volatility(
 
 
 @router.get("/correlation")
+@fresh_for(1.0)
 async def correlation(
     session: ReadSessionDep,
     cache: CacheDep,
@@ -132,6 +135,7 @@ async def correlation(
 
 
 @router.get("/{coin_id}/indicators")
+@fresh_for(1.0)
 async def coin_indicators(
     coin_id: str,
     platform: PlatformDep,
@@ -155,6 +159,7 @@ async def coin_indicators(
 
 
 @router.get("/{coin_id}/summary")
+@fresh_for(1.0)
 async def coin_summary(
     coin_id: str,
     platform: PlatformDep,

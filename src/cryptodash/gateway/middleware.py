@@ -16,6 +16,7 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cryptodash.edge import EdgeCache, edge_ttl
 from cryptodash.errors import error_body
 from cryptodash.gateway.security import (
     REPLACED_HEADERS,
@@ -100,8 +101,10 @@ class Gateway:
         rate_limits: RateLimits | None = None,
         access_log: bool = True,
         access_log_sample: float = 1.0,
+        edge: EdgeCache | None = None,
     ) -> None:
         self.app = app
+        self.edge = edge
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.cors = cors
@@ -113,6 +116,8 @@ class Gateway:
         # templates and statuses are few, so these stay small.
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._durations: dict[tuple[str, str], Any] = {}
+        self._edge_hits = metrics.edge_cache.labels("hit")
+        self._edge_stores = metrics.edge_cache.labels("miss")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -162,6 +167,7 @@ class Gateway:
         status = 500
         response_started = False
         cors_send: Send | None = None
+        route: str | None = None
 
         async def send_wrapped(message: Message) -> None:
             nonlocal status, response_started
@@ -216,6 +222,18 @@ class Gateway:
             if length is not None and _declared(length) > self.max_body_bytes:
                 await send_error(reply, 413, self._too_large)
                 return
+            edge = self.edge
+            if edge is not None and method == "GET":
+                answer = edge.get(path, scope["query_string"])
+                if answer is not None:
+                    route = answer.route
+                    self._edge_hits.inc()
+                    start = {"type": "http.response.start", "status": answer.status}
+                    await reply({**start, "headers": list(answer.headers)})
+                    await reply({"type": "http.response.body", "body": answer.body})
+                    return
+                await self.app(scope, limited_receive, self._recording(edge, scope, reply))
+                return
             await self.app(scope, limited_receive, reply)
         except _BodyTooLarge:
             if not response_started:
@@ -227,7 +245,8 @@ class Gateway:
                 await send_error(send_wrapped, 500, "Internal server error")
         finally:
             elapsed = time.perf_counter() - started
-            route = route_template(scope)
+            if route is None:
+                route = route_template(scope)
             label = method if method in _METHODS else "OTHER"
             counter = self._counters.get((label, route, status))
             if counter is None:
@@ -253,6 +272,35 @@ class Gateway:
                     **fields,
                 )
             request_id_var.reset(token)
+
+    def _recording(self, edge: EdgeCache, scope: Scope, send: Send) -> Send:
+        """`send`, keeping the answer in the edge cache when it is a 200 of a route marked
+        `fresh_for`, whole in one body message. The headers are the app's own, taken before
+        CORS and the gateway's are added (they are added again to every answer served)."""
+        kept: tuple[tuple[bytes, bytes], ...] | None = None
+
+        async def record(message: Message) -> None:
+            nonlocal kept
+            if message["type"] == "http.response.start":
+                if message["status"] == 200:
+                    kept = tuple(message.get("headers", ()))
+            elif kept is not None:
+                ttl = edge_ttl(scope.get("endpoint"))
+                if ttl is not None and not message.get("more_body", False):
+                    edge.put(
+                        scope["path"],
+                        scope["query_string"],
+                        status=200,
+                        headers=list(kept),
+                        body=message.get("body", b""),
+                        route=route_template(scope),
+                        ttl=ttl,
+                    )
+                    self._edge_stores.inc()
+                kept = None
+            await send(message)
+
+        return record
 
     def _logs(self, path: str, status: int) -> bool:
         """Whether the access log takes this request (errors and slow ones aside)."""

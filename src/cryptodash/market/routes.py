@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from cryptodash.auth import Public
+from cryptodash.edge import fresh_for
 from cryptodash.errors import Invalid, NotFound
 from cryptodash.market import service
 from cryptodash.market.candles import INTERVAL_NAMES
@@ -67,6 +68,7 @@ def _known(universe: Universe, coin_id: str) -> None:
 
 
 @router.get("/coins", response_model=None, responses={200: {"model": CoinsRead}})
+@fresh_for(0.5)
 async def list_coins(request: Request) -> Response:
     """Every tracked coin: consolidated USD price, 24 h change, high, low, volume, sources."""
     platform = _platform(request)
@@ -76,6 +78,7 @@ async def list_coins(request: Request) -> Response:
 
 
 @router.get("/prices", response_model=None, responses={200: {"model": CoinsRead}})
+@fresh_for(0.5)
 async def list_prices(
     request: Request,
     coins: Annotated[str, Query(min_length=1, description="Comma-separated coin ids")],
@@ -97,6 +100,7 @@ async def list_prices(
 
 
 @router.get("/movers", response_model=None, responses={200: {"model": MoversRead}})
+@fresh_for(0.5)
 async def movers(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=50, description="Coins per list")] = 5,
@@ -109,6 +113,7 @@ async def movers(
 
 
 @router.get("/stats", response_model=None, responses={200: {"model": StatsRead}})
+@fresh_for(0.5)
 async def stats(request: Request) -> Response:
     """Market summary: coins tracked, up/down counts, total 24 h volume in USD, extremes."""
     platform = _platform(request)
@@ -128,6 +133,7 @@ async def list_sources(request: Request) -> Response:
 
 
 @router.get("/{coin_id}", response_model=None, responses={200: {"model": CoinRead}})
+@fresh_for(0.5)
 async def get_coin(request: Request, coin_id: str) -> Response:
     """One coin's entry (the same shape as in `/coins`)."""
     platform = _platform(request)
@@ -138,6 +144,7 @@ async def get_coin(request: Request, coin_id: str) -> Response:
 
 
 @router.get("/{coin_id}/candles", response_model=None, responses={200: {"model": CandlesRead}})
+@fresh_for(1.0)
 async def list_candles(
     request: Request,
     coin_id: str,

@@ -46,6 +46,13 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.edge_cache = Counter(
+            "http_edge_cache_total",
+            "GET answers of routes marked fresh_for: served from the edge cache (hit) or by "
+            "the app and stored (miss)",
+            ["result"],
+            registry=r,
+        )
         self.cache_evictions = Counter(
             "cache_evictions_total", "Entries evicted from the in-process cache", registry=r
         )

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from cryptodash.auth import Public
 from cryptodash.deps import CacheDep, PlatformDep, ReadSessionDep, SettingsDep
+from cryptodash.edge import fresh_for
 from cryptodash.errors import Invalid, NotFound, ServiceUnavailable
 from cryptodash.market.coins import Universe
 from cryptodash.platform.db import Database
@@ -63,6 +64,7 @@ def _aware(at: datetime | None) -> datetime | None:
 
 
 @router.get("/overview", response_model=None, responses={200: {"model": OverviewRead}})
+@fresh_for(1.0)
 async def get_overview(
     platform: PlatformDep,
     window: WindowName = "24h",
@@ -122,6 +124,7 @@ async def get_model(cache: CacheDep, settings: SettingsDep) -> ModelRead:
 
 
 @router.get("/{coin_id}", response_model=None, responses={200: {"model": SentimentRead}})
+@fresh_for(1.0)
 async def get_sentiment(
     coin_id: str,
     platform: PlatformDep,
@@ -141,6 +144,7 @@ async def get_sentiment(
 
 
 @router.get("/{coin_id}/trend", response_model=TrendRead)
+@fresh_for(1.0)
 async def get_trend(
     coin_id: str,
     session: ReadSessionDep,
