@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from cryptodash.auth import Public
+from cryptodash.deps import SessionDep
 from cryptodash.errors import NotFound
 from cryptodash.platform.db import create_engine
 from tests.apps import make_settings, running
@@ -138,6 +139,12 @@ def probe_router() -> APIRouter:
     def missing_file() -> None:
         Path("/nonexistent/cryptodash/secret.txt").read_text()
 
+    @router.post("/api/probe/missing-file-in-a-transaction")
+    async def missing_file_in_a_transaction(session: SessionDep) -> None:
+        # Raised inside the request's transaction: it unwinds through SQLAlchemy's rollback.
+        await session.execute(text("SELECT 1"))
+        await asyncio.to_thread(Path("/nonexistent/cryptodash/secret.txt").read_text)
+
     @router.get("/api/probe/other-socket")
     async def other_socket() -> None:
         # Refused like a database that is down, but not a database: some other client's socket.
@@ -214,8 +221,12 @@ async def test_error_shapes(probe_app_settings) -> None:  # type: ignore[no-unty
 async def test_only_the_databases_os_errors_are_a_503(probe_app_settings) -> None:  # type: ignore[no-untyped-def]
     ctx, client = await _with_probe(probe_app_settings)
     try:
-        for path in ("/api/probe/missing-file", "/api/probe/other-socket"):
-            crash = await client.get(path, headers={"X-Request-ID": "r-os"})
+        for method, path in (
+            ("GET", "/api/probe/missing-file"),
+            ("POST", "/api/probe/missing-file-in-a-transaction"),
+            ("GET", "/api/probe/other-socket"),
+        ):
+            crash = await client.request(method, path, headers={"X-Request-ID": "r-os"})
             assert crash.status_code == 500, (path, crash.text)
             assert crash.json() == {
                 "error": {
