@@ -143,7 +143,10 @@ class Gate:
 
 
 def gated_limiter(url: str) -> RedisRateLimiter:
-    return RedisRateLimiter(url, connect_timeout=0.3, socket_timeout=0.3, retry_after=0.5)
+    # A closed gate accepts the connection and never answers: each failure costs one
+    # socket_timeout. 1 s keeps the open gate's answers (fresh connections) well inside it on
+    # a loaded machine; the connect itself never waits on the gate.
+    return RedisRateLimiter(url, connect_timeout=2, socket_timeout=1, retry_after=1)
 
 
 async def on_redis(redis_url: str, key: str) -> bool:
@@ -198,7 +201,7 @@ async def test_a_success_resets_the_count_and_a_degraded_limiter_comes_back(
             await limiter.hit("e", 10)
             assert not await on_redis(redis_url, "e")
             # … until the back-off ends: then the next request is Redis's again.
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(1.1)
             assert not limiter.degraded
             assert (await limiter.hit("e", 10)).allowed
             assert await on_redis(redis_url, "e")
@@ -208,15 +211,15 @@ async def test_a_success_resets_the_count_and_a_degraded_limiter_comes_back(
 
 @pytest.mark.integration
 async def test_waiting_for_a_busy_connection_is_not_a_redis_failure(redis_url: str) -> None:
-    # One connection, held by a call that times out after 0.8 s; the second request gives up
-    # waiting for it after 0.2 s and is answered from memory without counting as a failure
+    # One connection, held by a call that times out after 2 s; the second request gives up
+    # waiting for it after 0.5 s and is answered from memory without counting as a failure
     # (with a threshold of two, counting it would make the limiter degraded).
     async with Gate(redis_url) as gate:
         gate.open = False
         limiter = RedisRateLimiter(
             gate.url,
-            connect_timeout=0.2,
-            socket_timeout=0.8,
+            connect_timeout=0.5,
+            socket_timeout=2,
             failure_threshold=2,
             max_connections=1,
         )
