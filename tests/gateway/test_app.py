@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from cryptodash.auth import Public
+from cryptodash.deps import SessionDep
 from cryptodash.errors import NotFound
+from cryptodash.platform.db import create_engine
 from tests.apps import make_settings, running
 from tests.helpers import free_port
 
@@ -131,6 +135,30 @@ def probe_router() -> APIRouter:
     async def boom() -> None:
         raise RuntimeError("secret internals")
 
+    @router.get("/api/probe/missing-file")
+    def missing_file() -> None:
+        Path("/nonexistent/cryptodash/secret.txt").read_text()
+
+    @router.post("/api/probe/missing-file-in-a-transaction")
+    async def missing_file_in_a_transaction(session: SessionDep) -> None:
+        # Raised inside the request's transaction: it unwinds through SQLAlchemy's rollback.
+        await session.execute(text("SELECT 1"))
+        await asyncio.to_thread(Path("/nonexistent/cryptodash/secret.txt").read_text)
+
+    @router.get("/api/probe/other-socket")
+    async def other_socket() -> None:
+        # Refused like a database that is down, but not a database: some other client's socket.
+        await asyncio.open_connection("127.0.0.1", free_port())
+
+    @router.get("/api/probe/database-down")
+    async def database_down() -> None:
+        engine = create_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/nope")
+        try:
+            async with engine.connect() as conn:  # asyncpg: a bare ConnectionRefusedError
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
     return router
 
 
@@ -190,6 +218,36 @@ async def test_error_shapes(probe_app_settings) -> None:  # type: ignore[no-unty
         await ctx.__aexit__(None, None, None)
 
 
+async def test_only_the_databases_os_errors_are_a_503(probe_app_settings) -> None:  # type: ignore[no-untyped-def]
+    ctx, client = await _with_probe(probe_app_settings)
+    try:
+        for method, path in (
+            ("GET", "/api/probe/missing-file"),
+            ("POST", "/api/probe/missing-file-in-a-transaction"),
+            ("GET", "/api/probe/other-socket"),
+        ):
+            crash = await client.request(method, path, headers={"X-Request-ID": "r-os"})
+            assert crash.status_code == 500, (path, crash.text)
+            assert crash.json() == {
+                "error": {
+                    "code": "internal_error",
+                    "message": "Internal server error",
+                    "request_id": "r-os",
+                }
+            }
+            assert "retry-after" not in crash.headers
+            assert "secret" not in crash.text
+
+        down = await client.get("/api/probe/database-down", headers={"X-Request-ID": "r-db"})
+        assert down.status_code == 503, down.text
+        assert down.headers["retry-after"] == "2"
+        error = down.json()["error"]
+        assert error["request_id"] == "r-db"
+        assert error["message"] == "Temporarily unavailable: the database is not reachable"
+    finally:
+        await ctx.__aexit__(None, None, None)
+
+
 async def test_oversize_bodies_get_413(probe_app_settings) -> None:  # type: ignore[no-untyped-def]
     ctx, client = await _with_probe(probe_app_settings)
     try:
@@ -244,8 +302,6 @@ async def test_requests_wait_for_the_schema_then_get_a_503_not_a_500(
 ) -> None:
     """While migrations run (a slow start, a database coming up) a request waits for them;
     past SCHEMA_WAIT it is a clear 503, never a 500 from a missing table."""
-    import asyncio
-
     from cryptodash import deps
 
     body = {"username": "early_bird", "email": "early@example.com", "password": "x" * 12}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
+import redis.asyncio as aioredis
 
 from cryptodash.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from tests.helpers import free_port
@@ -17,7 +19,12 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
         backend = MemoryRateLimiter()
     else:
-        backend = RedisRateLimiter(request.getfixturevalue("redis_url"), socket_timeout=5)
+        # Generous timeouts: these tests count exact answers, and a request that times out is
+        # answered from memory (the failing request only, see `RedisRateLimiter`), which a
+        # count of the shared bucket's answers cannot tell apart from a wrong one.
+        backend = RedisRateLimiter(
+            request.getfixturevalue("redis_url"), connect_timeout=5, socket_timeout=5
+        )
     try:
         yield backend
     finally:
@@ -55,7 +62,7 @@ async def test_concurrent_hits_never_exceed_the_limit(limiter: RateLimiter) -> N
 @pytest.mark.integration
 async def test_replicas_share_one_bucket_through_redis(redis_url: str) -> None:
     # A generous timeout: this is about sharing, and a loaded machine connects slowly.
-    replicas = [RedisRateLimiter(redis_url, socket_timeout=5) for _ in range(3)]
+    replicas = [RedisRateLimiter(redis_url, connect_timeout=5, socket_timeout=5) for _ in range(3)]
     try:
         decisions = await asyncio.gather(*(replicas[i % 3].hit("shared", 30) for i in range(90)))
     finally:
@@ -66,10 +73,161 @@ async def test_replicas_share_one_bucket_through_redis(redis_url: str) -> None:
 
 @pytest.mark.integration
 async def test_redis_down_falls_back_to_memory_and_never_raises() -> None:
-    limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.3)
+    # Product defaults: a refused connection is Redis down, degraded from the first request.
+    limiter = RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0")
     try:
-        decisions = [await limiter.hit("k", 3) for _ in range(4)]
-        assert [d.allowed for d in decisions] == [True, True, True, False]
+        first = await limiter.hit("k", 3)
+        assert first.allowed
         assert limiter.degraded
+        decisions = [first] + [await limiter.hit("k", 3) for _ in range(3)]
+        assert [d.allowed for d in decisions] == [True, True, True, False]
     finally:
         await limiter.close()
+
+
+class Gate:
+    """A TCP proxy in front of the test's Redis database. Open, it forwards; closed, it
+    accepts connections and swallows what clients send (a Redis that never answers, which is
+    what a stalled or overloaded server looks like from the client: timeouts, no refusal)."""
+
+    def __init__(self, redis_url: str) -> None:
+        target = urlsplit(redis_url)
+        self._target = (target.hostname or "127.0.0.1", target.port or 6379)
+        self._db = target.path
+        self.open = True
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}{self._db}"
+
+    async def __aenter__(self) -> Gate:
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()  # each pipe reads its end of file and returns
+        await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 5)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.append(task)
+        self._writers.append(writer)
+        up_reader, up_writer = await asyncio.open_connection(*self._target)
+        self._writers.append(up_writer)
+
+        async def pipe(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, gated: bool
+        ) -> None:
+            while data := await source.read(65536):
+                if gated and not self.open:
+                    continue
+                sink.write(data)
+                await sink.drain()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+        except OSError:
+            pass
+        finally:
+            up_writer.close()
+            writer.close()
+
+
+def gated_limiter(url: str) -> RedisRateLimiter:
+    # A closed gate accepts the connection and never answers: each failure costs one
+    # socket_timeout. 1 s keeps the open gate's answers (fresh connections) well inside it on
+    # a loaded machine; the connect itself never waits on the gate.
+    return RedisRateLimiter(url, connect_timeout=2, socket_timeout=1, retry_after=1)
+
+
+async def on_redis(redis_url: str, key: str) -> bool:
+    direct = aioredis.Redis.from_url(redis_url)
+    try:
+        return bool(await direct.exists(f"ratelimit:{key}"))
+    finally:
+        await direct.aclose()
+
+
+@pytest.mark.integration
+async def test_one_timeout_does_not_degrade_but_consecutive_ones_do(redis_url: str) -> None:
+    async with Gate(redis_url) as gate:
+        gate.open = False
+        limiter = gated_limiter(gate.url)
+        try:
+            for expected_degraded in (False, False, True):
+                decision = await limiter.hit("k", 10)
+                assert decision.allowed  # answered from memory, never an error
+                assert limiter.degraded is expected_degraded
+        finally:
+            await limiter.close()
+
+
+@pytest.mark.integration
+async def test_a_success_resets_the_count_and_a_degraded_limiter_comes_back(
+    redis_url: str,
+) -> None:
+    async with Gate(redis_url) as gate:
+        limiter = gated_limiter(gate.url)
+        try:
+            assert (await limiter.hit("a", 10)).allowed
+            assert await on_redis(redis_url, "a")
+
+            gate.open = False
+            await limiter.hit("b", 10)
+            await limiter.hit("b", 10)
+            assert not limiter.degraded
+            gate.open = True
+            assert (await limiter.hit("c", 10)).allowed
+            assert await on_redis(redis_url, "c")  # the success was Redis's answer
+
+            gate.open = False
+            await limiter.hit("d", 10)
+            await limiter.hit("d", 10)
+            assert not limiter.degraded  # two in a row again, not four
+            await limiter.hit("d", 10)
+            assert limiter.degraded
+
+            # Degraded: answered from memory without asking Redis, even though it is back …
+            gate.open = True
+            await limiter.hit("e", 10)
+            assert not await on_redis(redis_url, "e")
+            # … until the back-off ends: then the next request is Redis's again.
+            await asyncio.sleep(1.1)
+            assert not limiter.degraded
+            assert (await limiter.hit("e", 10)).allowed
+            assert await on_redis(redis_url, "e")
+        finally:
+            await limiter.close()
+
+
+@pytest.mark.integration
+async def test_waiting_for_a_busy_connection_is_not_a_redis_failure(redis_url: str) -> None:
+    # One connection, held by a call that times out after 2 s; the second request gives up
+    # waiting for it after 0.5 s and is answered from memory without counting as a failure
+    # (with a threshold of two, counting it would make the limiter degraded).
+    async with Gate(redis_url) as gate:
+        gate.open = False
+        limiter = RedisRateLimiter(
+            gate.url,
+            connect_timeout=0.5,
+            socket_timeout=2,
+            failure_threshold=2,
+            max_connections=1,
+        )
+        try:
+            decisions = await asyncio.gather(limiter.hit("k", 10), limiter.hit("k", 10))
+            assert [d.allowed for d in decisions] == [True, True]
+            assert not limiter.degraded
+            await limiter.hit("k", 10)  # a second failure of Redis itself
+            assert limiter.degraded
+        finally:
+            await limiter.close()

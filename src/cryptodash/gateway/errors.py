@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,6 +85,10 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         log.warning("database_busy", method=request.method, path=request.url.path)
         body = error_body(503, "Temporarily unavailable: the database is busy; retry shortly")
         return _json(503, body, {"Retry-After": "1"})
+    return _internal_error(request, exc)
+
+
+def _internal_error(request: Request, exc: Exception) -> Response:
     log.error(
         "unhandled_error",
         method=request.method,
@@ -91,6 +96,30 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         exc_info=(type(exc), exc, exc.__traceback__),
     )
     return _json(500, error_body(500, "Internal server error"))
+
+
+# Where the database's errors are raised: the drivers and SQLAlchemy (its pool, its adapters).
+_DATABASE_PACKAGES = frozenset({"asyncpg", "aiosqlite", "sqlite3", "sqlalchemy"})
+
+
+def _raised_by_database(exc: BaseException) -> bool:
+    """True when the error was raised inside the database layer. SQLAlchemy wraps what the
+    driver reports as a database error (DBAPIError), but not the socket's own errors when a
+    connection is opened: asyncpg's ConnectionRefusedError, TimeoutError or gaierror come out
+    bare, and only where they were raised tells them from any other OSError."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        module = frame.f_globals.get("__name__")
+        if isinstance(module, str) and module.partition(".")[0] in _DATABASE_PACKAGES:
+            return True
+    return False
+
+
+async def _os_error(request: Request, exc: Exception) -> Response:
+    """An OSError from the database layer is the database out of reach (503, retryable);
+    any other (a missing file, a socket of some other client) is our bug: a 500, logged."""
+    if _raised_by_database(exc):
+        return await _database_error(request, exc)
+    return _internal_error(request, exc)
 
 
 ERROR_BODY_SCHEMA: dict[str, Any] = {
@@ -132,7 +161,7 @@ def document_error_body(app: FastAPI) -> None:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(OSError, _database_error)
+    app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
