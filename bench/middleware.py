@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import empty_body, http_scope
 from fastapi import APIRouter, FastAPI
 
 
@@ -36,24 +37,12 @@ def route() -> APIRouter:
 
 
 async def drive(app: Any, requests: int) -> float:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/api/market/coins",
-        "raw_path": b"/api/market/coins",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"bench"), (b"accept", b"application/json")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("bench", 80),
-    }
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
+    scope = http_scope(
+        "/api/market/coins",
+        [(b"host", b"bench"), (b"accept", b"application/json")],
+        client=("127.0.0.1", 5000),
+        server=("bench", 80),
+    )
     status: list[int] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -62,7 +51,7 @@ async def drive(app: Any, requests: int) -> float:
 
     started = time.perf_counter()
     for _ in range(requests):
-        await app(dict(scope, headers=list(scope["headers"])), receive, send)
+        await app(dict(scope, headers=list(scope["headers"])), empty_body, send)
     elapsed = time.perf_counter() - started
     assert set(status) == {200}, set(status)
     return requests / elapsed

@@ -42,17 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from api_load import (
-    COINS,
-    MIXES,
-    Connection,
-    build_request,
-    cpu_seconds,
-    demo_server,
-    register_users,
-    rss_bytes,
-    server_env,
-)
+from _common import cpu_seconds, demo_server, quantile, rss_bytes, server_env, status_field
+from api_load import COINS, MIXES, Connection, build_request, history_complete, register_users
 from ws_fanout import Client as PriceClient
 from ws_fanout import Stats, masked
 
@@ -147,19 +138,9 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def threads(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    return 0
-
-
-def quantile(values: list[float] | array[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+def ms(values: list[float] | array[float], q: float) -> float:
+    """The q-quantile of latencies in seconds, in ms (nan when there are none)."""
+    return quantile(sorted(values), q) * 1000
 
 
 async def rest_reader(
@@ -269,17 +250,17 @@ async def soak(args: argparse.Namespace, port: int, pid: int, users: list[dict[s
             "rss_mib": round(rss_bytes(pid) / 2**20, 1),
             "cpu_pct": round(100 * (cpu_after - cpu_before) / elapsed, 1),
             "fds": open_fds(pid),
-            "threads": threads(pid),
+            "threads": status_field(pid, "Threads"),
             "series": metrics["series"],
             "ws_clients": metrics["ws_clients"],
             "disconnects": metrics["disconnects"],
-            "rest_p50_ms": round(quantile(rest_lat, 0.5), 2),
-            "rest_p99_ms": round(quantile(rest_lat, 0.99), 2),
+            "rest_p50_ms": round(ms(rest_lat, 0.5), 2),
+            "rest_p99_ms": round(ms(rest_lat, 0.99), 2),
             "rest_n": len(rest_lat),
             "rest_errors": len(period_errors),
             "error_kinds": sorted(set(period_errors))[:5],
-            "ws_p50_ms": round(quantile(ws_lat, 0.5), 1),
-            "ws_p99_ms": round(quantile(ws_lat, 0.99), 1),
+            "ws_p50_ms": round(ms(ws_lat, 0.5), 1),
+            "ws_p99_ms": round(ms(ws_lat, 0.99), 1),
             "price_frames_per_s": round(len(ws_lat) / elapsed),
             "idle_price_clients": idle,
             "quiet_other_clients": quiet_other,
@@ -368,8 +349,12 @@ def main() -> None:
     )
     # Tokens outlive the run (the longest a setting allows).
     env = server_env(args.redis_url, CRYPTODASH_ACCESS_TOKEN_TTL_SECONDS="86400")  # noqa: S106
-    with tempfile.TemporaryDirectory() as tmp, demo_server(Path(tmp), env) as (port, server):
-        users = register_users(f"http://127.0.0.1:{port}", 4, f"soak{os.getpid()}x")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        demo_server(Path(tmp), env, ready=history_complete, log=Path(tmp) / "server.log") as server,
+    ):
+        port = server.port
+        users = register_users(server.base, 4, f"soak{os.getpid()}x")
         with suppress(ImportError):
             import uvloop
 

@@ -8,59 +8,21 @@ Each run uses a fresh data dir, so it includes creating and migrating the SQLite
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
-import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from _common import clean_env, cli_up, free_port, process, wait_for_health
 
 
 def one_run() -> float:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTODASH_")}
-    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        env.pop(name, None)
+    env = clean_env()
     with tempfile.TemporaryDirectory() as data_dir:
         started = time.monotonic()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cryptodash.cli",
-                "up",
-                "--port",
-                str(port),
-                "--data-dir",
-                data_dir,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).is_success:
-                        return time.monotonic() - started
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() - started > 60:
-                    raise RuntimeError("no /health within 60 s")
-                time.sleep(0.02)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(15)
+        with process(cli_up(port, data_dir, demo=False), env, grace=15):
+            wait_for_health(port, timeout=60, poll=0.02, started=started)
+            return time.monotonic() - started
 
 
 def main() -> None:

@@ -27,30 +27,30 @@ import base64
 import multiprocessing as mp
 import os
 import re
-import signal
-import socket
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 from array import array
+from contextlib import ExitStack
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+from _common import (
+    clean_env,
+    cli_up,
+    cpu_seconds,
+    free_port,
+    process,
+    quantile,
+    wait_for_health,
+)
 
 SUBSCRIBE = b'{"action": "subscribe", "coins": ["*"]}'
 TIMESTAMP = b'"timestamp":"'
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-CLI = [sys.executable, "-m", "cryptodash.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def masked(opcode: int, payload: bytes) -> bytes:
@@ -154,12 +154,6 @@ class Client(asyncio.Protocol):
 # --------------------------------------------------------------------------- the server
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def runqueue_wait_seconds(pid: int) -> float:
     """Time the process's threads spent runnable but waiting for a CPU (/proc schedstat):
     on a shared machine, the part of the latency that is other processes' doing."""
@@ -200,11 +194,8 @@ def bucket_quantile(before: dict[str, float], after: dict[str, float], q: float)
     return "-"
 
 
-def start_server(port: int, data_dir: str, log: Any) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTODASH_")}
-    for name in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS"):
-        env.pop(name, None)
-    env.update(
+def server_env() -> dict[str, str]:
+    return clean_env(
         CRYPTODASH_LOG_LEVEL="WARNING",
         # A short history: the first start writes it, and writing days of it would share the
         # measured window with the fan-out.
@@ -213,43 +204,18 @@ def start_server(port: int, data_dir: str, log: Any) -> subprocess.Popen[bytes]:
         # back-off for ~25 s (imports holding the GIL) right through the measured window.
         HF_HUB_OFFLINE="1",
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cryptodash.cli",
-            "up",
-            "--demo",
-            "--port",
-            str(port),
-            "--data-dir",
-            data_dir,
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).is_success:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("no /health within 60 s")
 
 
 def one(
     clients: int, seconds: float, settle: float, existing: tuple[int, int] | None = None
 ) -> dict[str, Any]:
     processes: list[Any] = []
-    with tempfile.TemporaryDirectory() as data_dir:
-        log = open(os.path.join(data_dir, "server.log"), "wb")  # noqa: SIM115
+    with tempfile.TemporaryDirectory() as data_dir, ExitStack() as stack:
+        log = Path(data_dir) / "server.log"
         if existing is None:
             port = free_port()
-            server = start_server(port, data_dir, log)
+            server = stack.enter_context(process(cli_up(port, data_dir), server_env(), log))
+            wait_for_health(port, timeout=60)
             pid = server.pid
         else:
             port, pid = existing
@@ -264,14 +230,14 @@ def one(
             for share in shares:
                 receive, send = ctx.Pipe(duplex=False)
                 ready = ctx.Event()
-                process = ctx.Process(
+                client = ctx.Process(
                     target=_client_entry,
                     args=(port, share, shared_start, seconds, send, ready),
                     daemon=True,
                 )
-                process.start()
+                client.start()
                 pipes.append(receive)
-                processes.append(process)
+                processes.append(client)
                 readies.append(ready)
             connect_started = time.monotonic()
             for ready in readies:
@@ -291,26 +257,17 @@ def one(
                 if not pipe.poll(120):
                     raise RuntimeError("a client process sent no results")
                 results.append(pipe.recv())
-            for process in processes:
-                process.join(30)
+            for client in processes:
+                client.join(30)
         except BaseException:
             if existing is None and server.poll() is not None:
-                log.flush()
-                with open(os.path.join(data_dir, "server.log"), "rb") as read:
-                    sys.stderr.write(read.read()[-5000:].decode(errors="replace"))
+                sys.stderr.write(log.read_bytes()[-5000:].decode(errors="replace"))
                 sys.stderr.write(f"\nthe server exited with {server.returncode}\n")
             raise
         finally:
-            for process in processes:
-                if process.is_alive():
-                    process.kill()
-            if existing is None:
-                server.send_signal(signal.SIGINT)
-                try:
-                    server.wait(20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-            log.close()
+            for client in processes:
+                if client.is_alive():
+                    client.kill()
     latencies = array("d")
     frames = connected = closed = 0
     for count, raw, ok, lost in results:
@@ -321,9 +278,6 @@ def one(
         part.frombytes(raw)
         latencies.extend(part)
     ordered = sorted(latencies)
-
-    def quantile(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
 
     sent = metrics_after.get("ws_messages_sent_total", 0) - metrics_before.get(
         "ws_messages_sent_total", 0
@@ -336,8 +290,8 @@ def one(
         "connected": connected,
         "dropped": closed,
         "connect_s": connect_seconds,
-        "p50_ms": quantile(0.50),
-        "p99_ms": quantile(0.99),
+        "p50_ms": quantile(ordered, 0.50, 0.0) * 1000,
+        "p99_ms": quantile(ordered, 0.99, 0.0) * 1000,
         "max_ms": ordered[-1] * 1000 if ordered else 0.0,
         "mean_ms": statistics.fmean(ordered) * 1000 if ordered else 0.0,
         "delivered_per_s": frames / seconds,
