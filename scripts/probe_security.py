@@ -36,12 +36,12 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
+from _report import Report
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -75,23 +75,6 @@ INJECTIONS = [
     "[]",
     "{}",
 ]
-
-
-@dataclass
-class Report:
-    findings: list[str] = field(default_factory=list)
-    checks: int = 0
-
-    def check(self, ok: bool, what: str, detail: str = "") -> bool:
-        self.checks += 1
-        mark = "ok  " if ok else "FAIL"
-        print(f"  [{mark}] {what}" + (f" — {detail}" if detail and not ok else ""))
-        if not ok:
-            self.findings.append(f"{what}: {detail}" if detail else what)
-        return ok
-
-    def note(self, text: str) -> None:
-        print(f"  [info] {text}")
 
 
 def section(title: str) -> None:
@@ -1232,10 +1215,7 @@ class Probe:
                 traceback.print_exc()
                 self.report.check(False, f"{name}: probe step crashed", repr(exc))
         await self.client.aclose()
-        print(f"\n{self.report.checks} checks, {len(self.report.findings)} findings")
-        for finding in self.report.findings:
-            print(f"  FINDING: {finding}")
-        return 1 if self.report.findings else 0
+        return self.report.finish()
 
 
 def _quote(value: str) -> str:

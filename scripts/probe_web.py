@@ -27,18 +27,10 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from _browser import launch_chromium, submit_login
+from _report import Report
 from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_playwright
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PRICE = r"\$\s?\d[\d,]*(\.\d+)?"
 # Records when a price first appears in a table cell (ms after navigation start).
 FIRST_PRICE_OBSERVER = """
@@ -59,21 +51,9 @@ FIRST_PRICE_OBSERVER = """
 })();
 """
 
-findings: list[str] = []
-checks = 0
-
-
-def check(ok: bool, what: str, detail: str = "") -> bool:
-    global checks
-    checks += 1
-    print(f"  [{'ok  ' if ok else 'FAIL'}] {what}" + (f" — {detail}" if detail and not ok else ""))
-    if not ok:
-        findings.append(f"{what}: {detail}" if detail else what)
-    return ok
-
-
-def note(text: str) -> None:
-    print(f"  [info] {text}")
+report = Report()
+check = report.check
+note = report.note
 
 
 class Watch:
@@ -242,17 +222,14 @@ def account(browser: Browser, base: str) -> None:
     # The 409 of that attempt is expected: not counted as a problem.
     watch.problems = [p for p in watch.problems if "409" not in p and "Conflict" not in p]
     page.goto(base + "/login/")
-    page.get_by_label(re.compile("user ?name|e-?mail", re.I)).first.fill(name)
-    page.get_by_label(re.compile("password", re.I)).first.fill("wrong-password-123")
-    page.get_by_role("button", name=re.compile("log ?in|sign in", re.I)).click()
+    submit_login(page, name, "wrong-password-123")
     page.wait_for_timeout(1500)
     check(
         page.get_by_text(re.compile("invalid|incorrect|wrong", re.I)).count() > 0,
         "a wrong password shows an error",
     )
     watch.problems = [p for p in watch.problems if "401" not in p]
-    page.get_by_label(re.compile("password", re.I)).first.fill(password)
-    page.get_by_role("button", name=re.compile("log ?in|sign in", re.I)).click()
+    submit_login(page, name, password)
     try:
         page.get_by_text(name).first.wait_for(timeout=10_000)
         ok = True
@@ -288,9 +265,7 @@ def redirects(browser: Browser, base: str) -> None:
     ):
         context.clear_cookies()
         page.goto(base + "/login/?next=" + quote(target, safe=""))
-        page.get_by_label(re.compile("user ?name|e-?mail", re.I)).first.fill(name)
-        page.get_by_label(re.compile("password", re.I)).first.fill(password)
-        page.get_by_role("button", name=re.compile("log ?in|sign in", re.I)).click()
+        submit_login(page, name, password)
         page.wait_for_timeout(2000)
         landed = page.url
         check(
@@ -443,7 +418,7 @@ def main() -> None:
         "keyboard": lambda b: keyboard(b, base),
     }
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         for name, step in steps.items():
             if args.only and name not in args.only:
                 continue
@@ -452,10 +427,7 @@ def main() -> None:
             except Exception as exc:  # a step that could not go on is a finding
                 check(False, f"{name}: the visit could not go on", repr(exc)[:300])
         browser.close()
-    print(f"\n{checks} checks, {len(findings)} findings")
-    for f in findings:
-        print(f"  FINDING: {f}")
-    sys.exit(1 if findings else 0)
+    sys.exit(report.finish())
 
 
 if __name__ == "__main__":

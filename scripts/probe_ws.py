@@ -34,23 +34,12 @@ import httpx
 import jwt
 import orjson
 import websockets
+from _report import Report
 from websockets.asyncio.client import ClientConnection, connect
 
-findings: list[str] = []
-checks = 0
-
-
-def check(ok: bool, what: str, detail: str = "") -> bool:
-    global checks
-    checks += 1
-    print(f"  [{'ok  ' if ok else 'FAIL'}] {what}" + (f" — {detail}" if detail and not ok else ""))
-    if not ok:
-        findings.append(f"{what}: {detail}" if detail else what)
-    return ok
-
-
-def note(text: str) -> None:
-    print(f"  [info] {text}")
+report = Report()
+check = report.check
+note = report.note
 
 
 def parse_ts(value: str) -> float:
@@ -530,10 +519,7 @@ async def main_async(args: argparse.Namespace) -> int:
         await sentiment(base)
     if "portfolio" in steps:
         await portfolio(base, http, args.data_dir)
-    print(f"\n{checks} checks, {len(findings)} findings")
-    for f in findings:
-        print(f"  FINDING: {f}")
-    return 1 if findings else 0
+    return report.finish()
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -20,7 +19,8 @@ import time
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+from _browser import launch_chromium, sign_in
+from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "screenshots-password-1"  # noqa: S105 - a throwaway demo account
@@ -89,14 +89,6 @@ def seed_account(base: str) -> str:
     return name
 
 
-def sign_in(page: Page, base: str, name: str) -> None:
-    page.goto(base + "/login/")
-    page.get_by_label(re.compile("user ?name|e-?mail", re.I)).first.fill(name)
-    page.get_by_label(re.compile("password", re.I)).first.fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log ?in|sign in", re.I)).click()
-    page.get_by_text(name).first.wait_for(timeout=15_000)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -110,15 +102,12 @@ def main() -> None:
         try:
             name = seed_account(base)
             with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path="/usr/bin/chromium",
-                    args=["--headless", "--no-sandbox", "--disable-gpu"],
-                )
+                browser = launch_chromium(p)
                 context = browser.new_context(
                     viewport={"width": 1360, "height": 900}, color_scheme=args.theme
                 )
                 page = context.new_page()
-                sign_in(page, base, name)
+                sign_in(page, base, name, PASSWORD)
                 for slug, path, text in PAGES:
                     page.goto(base + path)
                     page.get_by_text(text).first.wait_for(timeout=20_000)
