@@ -32,6 +32,7 @@ from cryptodash.platform import schema
 from cryptodash.platform.db import is_connection_error
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.logging import get_logger
+from cryptodash.platform.loopwatch import LoopWatch
 from cryptodash.platform.ratelimit import build_rate_limiter
 from cryptodash.platform.tasks import cancel_and_wait
 from cryptodash.runtime import (
@@ -116,6 +117,9 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             ready = False
         if not ready:
             tasks.append(asyncio.create_task(prepare_schema(platform), name="schema"))
+        if settings.loop_block_ms:
+            watch = LoopWatch(platform.metrics, block_after=settings.loop_block_ms / 1000)
+            tasks.append(asyncio.create_task(watch.run(), name="loopwatch"))
         workers = [pair for domain in domains for pair in domain.workers(platform)]
         if realtime is not None:
             workers.append(("gateway.realtime", realtime.run))

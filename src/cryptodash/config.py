@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     access_log_sample: float = Field(default=0.01, ge=0, le=1)
     """The share of successful requests the access log writes (4xx, 5xx and slow requests are
     always written); 1 = every request."""
+    loop_block_ms: int = Field(default=100, ge=0, le=10_000)
+    """Log `event_loop_blocked` with the culprit's stack when the event loop is held longer
+    than this (and time the loop's lag and GC pauses); 0 turns the watch off."""
     edge_cache: bool = True
     """Answer public reads marked `fresh_for` from the gateway's edge cache (`cryptodash.edge`)
     for up to their TTL (0.5 to 1 s) instead of routing every request."""

@@ -6,13 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 from sqlalchemy import func, select, text
 
 from cryptodash.market import service
 from cryptodash.market.candles import Candle
 from cryptodash.market.models import CandleRecord, Price
+from cryptodash.platform.cache import MemoryCache
 from cryptodash.platform.db import Database
+from cryptodash.platform.metrics import Metrics
 
 D = Decimal
 NOW = datetime(2026, 11, 28, 12, 30, 30, tzinfo=UTC)
@@ -215,3 +218,69 @@ async def test_rebuild_forming_from_hours_and_minutes(db: Database) -> None:
     assert day_candle == Candle(day, D(10), D(81), D(9), D(80), D(12 * 60 + 31))
     (five,) = await stored(db, "sol", "simulator", "5m")
     assert five == Candle(T // 300 * 300, D(80), D(81), D(79), D(80), D(1))
+
+
+async def test_a_latest_candles_body_is_refreshed_from_its_tail(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between whole reads (every FULL_REFRESH_SECONDS) the chart body is refreshed from the
+    last candle on: the same bytes as a whole read, except a change further back (a backfill),
+    which shows at the next whole read."""
+    cache = MemoryCache(Metrics())
+    minute = T // 60 * 60
+    query = {"coin_id": "bitcoin", "source": "binance", "interval": "1m", "start": None}
+
+    async def write(*candles: Candle) -> None:
+        async with db.session() as session:
+            await service.upsert_candles(
+                session, ((("bitcoin", "binance", "1m"), c) for c in candles)
+            )
+
+    async def refreshed(limit: int = 5) -> bytes:
+        key = f"candles:test:{limit}"  # as the route's keys: one per query
+        return await service._candles_body(cache, db, key, end=None, limit=limit, **query)
+
+    async def whole(limit: int = 5) -> bytes:
+        async with db.session() as session:
+            candles = await service.list_candles(
+                session, **query, limit=limit, closed_only=False, now=NOW
+            )
+        return orjson.dumps(
+            {
+                "coin_id": "bitcoin",
+                "interval": "1m",
+                "source": "binance",
+                "quote": "USDT",
+                "candles": [
+                    {
+                        "time": c.time,
+                        "open": float(c.open),
+                        "high": float(c.high),
+                        "low": float(c.low),
+                        "close": float(c.close),
+                        "volume": float(c.volume),
+                    }
+                    for c in candles
+                ],
+            }
+        )
+
+    await write(*(bar(minute - 60 * k, 100 + k) for k in range(10)))
+    assert await refreshed() == await whole()
+    # The forming candle moves and a new one opens: read from the tail.
+    await write(bar(minute, 150), bar(minute + 60, 151))
+    body = await refreshed()
+    assert body == await whole()
+    assert [c["time"] for c in orjson.loads(body)["candles"]][-1] == minute + 60
+    # A backfill three candles back: not re-read until the next whole read.
+    await write(bar(minute - 120, 999))
+    assert b"999" not in await refreshed()
+    monkeypatch.setattr(service, "FULL_REFRESH_SECONDS", 0.0)
+    assert await refreshed() == await whole()
+    assert b"999" in await whole()
+    # More new candles than the body holds: read whole again.
+    monkeypatch.setattr(service, "FULL_REFRESH_SECONDS", 60.0)
+    await write(*(bar(minute + 60 * k, 200 + k) for k in range(2, 9)))
+    assert await refreshed() == await whole()
+    # Another query's window is its own.
+    assert await refreshed(limit=3) == await whole(limit=3)

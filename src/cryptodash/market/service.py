@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -299,6 +300,25 @@ def _retrieve(task: asyncio.Task[bytes]) -> None:
         log.warning("candles_refresh_failed", error=repr(exc))
 
 
+FULL_REFRESH_SECONDS = 10.0
+"""How often a latest-candles body is queried whole; in between, a refresh reads only its tail
+(the last candle and newer): a 500-candle chart refreshed every second costs a one- or two-row
+query, and a backfilled gap further back shows within this long."""
+
+
+@dataclass
+class _Window:
+    """A latest-candles body's candles, oldest first: their bucket times and JSON objects."""
+
+    times: list[int]
+    items: list[bytes]
+    queried_at: float
+    """Monotonic time of the last whole query."""
+
+
+_WINDOWS: WeakKeyDictionary[Database, OrderedDict[str, _Window]] = WeakKeyDictionary()
+
+
 async def _candles_body(
     cache: Cache,
     db: Database,
@@ -312,40 +332,67 @@ async def _candles_body(
     limit: int,
 ) -> bytes:
     now = datetime.now(UTC)
+    latest = start is None and end is None
+    windows = _WINDOWS.setdefault(db, OrderedDict())
+    window = windows.get(key) if latest else None
+    clock = asyncio.get_running_loop().time()
+    tail_from = None
+    if window is not None and window.times and clock - window.queried_at < FULL_REFRESH_SECONDS:
+        tail_from = datetime.fromtimestamp(window.times[-1], UTC)
     async with db.read_session() as session:
-        candles = await list_candles(
-            session,
-            coin_id=coin_id,
-            interval=interval,
-            source=source,
-            start=start,
-            end=end,
-            limit=limit,
-            closed_only=False,
-            now=now,
-        )
-    body = orjson.dumps(
-        {
-            "coin_id": coin_id,
-            "interval": interval,
-            "source": source,
-            "quote": quote_for(source),
-            "candles": [
-                {
-                    "time": c.time,
-                    "open": float(c.open),
-                    "high": float(c.high),
-                    "low": float(c.low),
-                    "close": float(c.close),
-                    "volume": float(c.volume),
-                }
-                for c in candles
-            ],
-        }
+
+        async def read(since: datetime | None) -> list[Candle]:
+            return await list_candles(
+                session,
+                coin_id=coin_id,
+                interval=interval,
+                source=source,
+                start=since,
+                end=end,
+                limit=limit,
+                closed_only=False,
+                now=now,
+            )
+
+        candles = await read(start if tail_from is None else tail_from)
+        if tail_from is not None and (not candles or len(candles) >= limit):
+            tail_from = None  # nothing there any more, or a whole window newer: read it all
+            candles = await read(start)
+    times = [c.time for c in candles]
+    items = [_candle_json(c) for c in candles]
+    if window is not None and tail_from is not None and candles:
+        # The stored window up to the first candle read again, then what was read.
+        cut = bisect_left(window.times, times[0])
+        times = (window.times[:cut] + times)[-limit:]
+        items = (window.items[:cut] + items)[-limit:]
+        queried_at = window.queried_at
+    else:
+        queried_at = clock
+    if latest:
+        windows[key] = _Window(times, items, queried_at)
+        windows.move_to_end(key)
+        while len(windows) > MAX_LAST_BODIES:
+            windows.popitem(last=False)
+    head = orjson.dumps(
+        {"coin_id": coin_id, "interval": interval, "source": source, "quote": quote_for(source)}
     )
+    body = head[:-1] + b',"candles":[' + b",".join(items) + b"]}"
     settled = end is not None and (now - end).total_seconds() > INTERVALS[interval] + CLOSE_GRACE
     await cache.set(key, body, CLOSED_CANDLES_TTL if settled else CANDLES_TTL)
     return body
+
+
+def _candle_json(c: Candle) -> bytes:
+    return orjson.dumps(
+        {
+            "time": c.time,
+            "open": float(c.open),
+            "high": float(c.high),
+            "low": float(c.low),
+            "close": float(c.close),
+            "volume": float(c.volume),
+        }
+    )
 
 
 _CANDLE_COLUMNS = (

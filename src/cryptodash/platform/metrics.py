@@ -53,6 +53,19 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.event_loop_lag = Histogram(
+            "event_loop_lag_seconds",
+            "How late the event loop ran a timer (time other callbacks held it)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "python_gc_pause_seconds",
+            "Garbage collector pauses by generation",
+            ["generation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.cache_evictions = Counter(
             "cache_evictions_total", "Entries evicted from the in-process cache", registry=r
         )
