@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -161,6 +161,19 @@ def _index(metrics: Sequence[Metric], name: str) -> int | None:
     return next((i for i, m in enumerate(metrics) if m.name == name), None)
 
 
+REPLAY_SLICE = 32
+"""Candles a replay closes between two turns of the event loop: a history of 1,000 candles is
+tens of milliseconds of indicator steps, which would hold up every request meanwhile."""
+
+
+async def replay(state: SeriesState, candles: Iterable[Candle]) -> None:
+    """Close stored candles into a series, letting the event loop run every REPLAY_SLICE."""
+    for n, candle in enumerate(candles, 1):
+        state.close(candle)
+        if n % REPLAY_SLICE == 0:
+            await asyncio.sleep(0)
+
+
 WARM_CANDLES = 250
 """Closed candles a series needs for every indicator (SMA 200 the longest) to have a value."""
 HISTORY_RECHECKS = (15.0, 60.0, 300.0)
@@ -277,8 +290,7 @@ class IndicatorConsumer:
             state = SeriesState(interval, self.metrics)
             candles = stored.get(interval, [])
             done = [c for c in candles if c.time + size <= now - LATENESS]
-            for candle in service.regular(done, interval):
-                state.close(candle)
+            await replay(state, service.regular(done, interval))
             for candle in candles[len(done) :]:
                 aggregator.seed(interval, candle)
             series[interval] = state
@@ -315,8 +327,7 @@ class IndicatorConsumer:
                     )
                     done = [c for c in stored if c.time + size <= now - LATENESS]
                     fresh = SeriesState(interval, self.metrics)
-                    for candle in service.regular(done, interval):
-                        fresh.close(candle)
+                    await replay(fresh, service.regular(done, interval))
                     if fresh.last_time == old.last_time and fresh.count > old.count:
                         coin.series[interval] = fresh
                         changed = True
