@@ -4,6 +4,7 @@ FastAPI app returning the same bytes, on the same machine with the same server s
     .venv/bin/python bench/api_load.py                        # both mixes, 3 rounds each
     .venv/bin/python bench/api_load.py --mix reads --connections 32 --duration 10 --rounds 5
     .venv/bin/python bench/api_load.py --redis-url redis://127.0.0.1:6379/9
+    .venv/bin/python bench/api_load.py --database-url postgresql://postgres@127.0.0.1/cdbench
 
 The server is `python -m cryptodash.cli up --demo` on a free port (uvicorn as the CLI sets it
 up: `cli.server_config`), its log going to a file as in production (INFO, JSON, the access
@@ -89,6 +90,7 @@ MIXES = {
     "reads": READS,
     "full": READS + PORTFOLIO,
     "coins": [(1, "read", "GET", "/api/market/coins")],  # one cached body, for comparison
+    "performance": PORTFOLIO[:1],  # authenticated, computed per request, for comparison
 }
 WRITE_BUY = b'{"coin_id":"bitcoin","side":"buy","quantity":"0.001","price":"50000"}'
 WRITE_SELL = b'{"coin_id":"bitcoin","side":"sell","quantity":"0.001","price":"50000"}'
@@ -511,6 +513,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before each round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server and mix")
     parser.add_argument("--redis-url", help="default: the in-process cache")
+    parser.add_argument(
+        "--database-url",
+        help="an empty PostgreSQL database for ours (default: SQLite in a temporary data dir)",
+    )
     parser.add_argument("--log-level", default="INFO", help="CRYPTODASH_LOG_LEVEL of ours")
     parser.add_argument("--load-job", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -526,6 +532,8 @@ def main() -> None:
     )
     mixes = ["reads", "full"] if args.mix == "both" else [args.mix]
     env = server_env(args.redis_url, CRYPTODASH_LOG_LEVEL=args.log_level)
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
     with (
         tempfile.TemporaryDirectory() as tmp,
         demo_server(Path(tmp), env, ready=history_complete, log=Path(tmp) / "server.log") as server,

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from cryptodash.gateway.errors import install_error_handlers
+from cryptodash.platform import db as db_module
 from cryptodash.platform.db import Database
 
 
@@ -52,6 +53,40 @@ async def test_deferred_sessions_would_fail_on_the_same_writes(tmp_path: Path) -
         failures = [r for r in results if isinstance(r, OperationalError)]
         assert failures
         assert all("database is locked" in str(f) for f in failures)
+    finally:
+        await db.close()
+
+
+async def test_writers_queue_in_order_and_a_long_wait_is_database_is_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This process's writers take turns in arrival order (not SQLite's sleep-and-retry), and
+    one that waits longer than SQLite would gets SQLite's own error."""
+    db = await _table(tmp_path)
+    order: list[int] = []
+
+    async def write(n: int) -> None:
+        async with db.session() as session:
+            order.append(n)
+            await session.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+            await asyncio.sleep(0.01)
+
+    try:
+        tasks = []
+        for n in range(20):
+            tasks.append(asyncio.create_task(write(n)))
+            await asyncio.sleep(0)  # each starts waiting before the next
+        await asyncio.gather(*tasks)
+        assert order == list(range(20))
+
+        monkeypatch.setattr(db_module, "SQLITE_BUSY_SECONDS", 0.2)
+        async with db.session():
+            with pytest.raises(OperationalError, match="database is locked"):
+                await write(99)
+        await write(100)  # the lock is free again
+        async with db.read_session() as session:
+            stored = (await session.execute(text("SELECT count(*) FROM t"))).scalar()
+        assert stored == 21
     finally:
         await db.close()
 

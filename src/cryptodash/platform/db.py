@@ -7,12 +7,15 @@ both engines: `Numeric38` is NUMERIC(38,18) on PostgreSQL and exact decimal text
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import BigInteger, Dialect, Integer, MetaData, Numeric, String, event, text
 from sqlalchemy.engine import URL, make_url
@@ -116,12 +119,16 @@ def async_url(url: str) -> URL:
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
+SQLITE_BUSY_SECONDS = 5.0
+"""How long a SQLite writer waits for the write lock before "database is locked" (a 503)."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
     cursor.close()
     # The driver's own implicit BEGIN cannot say IMMEDIATE: SQLAlchemy emits it (`_sqlite_begin`).
     dbapi_connection.isolation_level = None
@@ -216,6 +223,9 @@ class Database:
             self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
         )
         self._deferred_sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            WeakKeyDictionary()
+        )
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
@@ -227,8 +237,35 @@ class Database:
         """A session in a transaction: committed when the block ends, rolled back on error.
         `writes=False` for one that only reads (on SQLite it does not take the write lock)."""
         maker = self.sessionmaker if writes else self._deferred_sessionmaker
-        async with maker() as session, session.begin():
+        if not writes or self.dialect != "sqlite":
+            async with maker() as session, session.begin():
+                yield session
+            return
+        async with self._sqlite_writer(), maker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _sqlite_writer(self) -> AsyncIterator[None]:
+        """SQLite has one writer at a time. Its own queue is a busy handler that sleeps and
+        retries (up to 100 ms between tries), so writers queued there wake late and a burst
+        of writes turns into seconds of waiting: this process's writers queue here instead,
+        first come first served, and meet SQLite's lock one at a time. Waiting longer than
+        SQLite would (busy_timeout) is the same "database is locked" error."""
+        loop = asyncio.get_running_loop()
+        lock = self._write_locks.get(loop)
+        if lock is None:
+            lock = self._write_locks[loop] = asyncio.Lock()
+        try:
+            async with asyncio.timeout(SQLITE_BUSY_SECONDS):
+                await lock.acquire()
+        except TimeoutError:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
