@@ -247,3 +247,42 @@ async def test_an_empty_portfolio(env: Env) -> None:
     assert body["total_value"] == body["gain_loss"] == "0"
     assert body["roi_percentage"] is None
     assert body["assets"] == []
+
+
+def statements(env: Env) -> float:
+    """Database statements this app has run (`db_query_duration_seconds_count`)."""
+    for family in env.platform.metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == "db_query_duration_seconds_count":
+                return float(sample.value)
+    return 0.0
+
+
+async def test_a_current_cached_ledger_answers_without_the_database(env: Env) -> None:
+    me, pid = await load(env)
+    url = f"/api/portfolio/{pid}/performance"
+    first = (await env.client.get(url, headers=me.headers)).json()  # builds and caches it
+    ran = statements(env)
+    second = (await env.client.get(url, headers=me.headers)).json()
+    assert {**second, "as_of": None} == {**first, "as_of": None}
+    assert statements(env) == ran  # the ledger and the writer's marker agree: no query
+    # Someone else asking: their id finds no ledger, the database says it is not theirs.
+    stranger = await env.account()
+    assert (await env.client.get(url, headers=stranger.headers)).status_code == 404
+    # No marker (expired, or a cache that restarted): the portfolio row is read again.
+    await env.platform.cache.delete(service.revision_key(pid))
+    third = (await env.client.get(url, headers=me.headers)).json()
+    assert third["total_value"] == first["total_value"]
+    assert statements(env) > ran
+    # A write moves the marker past the cached ledger's stamp: never served again, even if a
+    # reader that raced the write stored it back.
+    stale = await env.platform.cache.get(service.cache_key(me.id, pid))
+    assert stale is not None
+    response = await env.trade(
+        me, pid, coin_id="bitcoin", side="buy", quantity="1", price="1",
+        executed_at="2024-02-01T00:00:00Z",
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    await env.platform.cache.set(service.cache_key(me.id, pid), stale, 300)
+    after = (await env.client.get(url, headers=me.headers)).json()
+    assert D(after["total_invested"]) == D(first["total_invested"]) + 1

@@ -100,7 +100,7 @@ async def update_portfolio(
 async def delete_portfolio(
     portfolio_id: PortfolioId, user: CurrentUser, session: SessionDep, cache: CacheDep
 ) -> Response:
-    await service.delete(session, user_id=user.id, portfolio_id=portfolio_id)
+    await service.delete(session, cache, user_id=user.id, portfolio_id=portfolio_id)
     await session.commit()
     await service.invalidate(cache, user_id=user.id, portfolio_id=portfolio_id)
     return Response(status_code=NO_CONTENT)

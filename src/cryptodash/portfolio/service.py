@@ -16,6 +16,11 @@ transactions add up to per coin, independent of prices — stamped with the revi
 computed at; a stamp that differs from the portfolio's current revision is a miss, so a
 ledger computed concurrently with a write can never be served after it. Valuation at live
 prices (`price:{coin_id}`, the market's cache) happens on every read: cheap, and always live.
+`portfolio:revision:{portfolio_id}` (1 day) is the latest revision a writer took: written
+under the portfolio's lock, before the commit, so it only grows. A cached ledger stamped with
+it is current and answers `performance` without reading the database (the key's user id is the
+ownership check: a ledger is only ever stored under its owner's id); without the marker, or
+with another stamp, the portfolio row is read as before.
 
 For the real-time service: `performance(session, cache, settings=…, user_id=…,
 portfolio_id=…)` is the `/performance` body as a `PerformanceRead`.
@@ -111,6 +116,13 @@ def cache_key(user_id: int, portfolio_id: int) -> str:
     return f"portfolio:{user_id}:{portfolio_id}"
 
 
+def revision_key(portfolio_id: int) -> str:
+    return f"portfolio:revision:{portfolio_id}"
+
+
+REVISION_TTL = 86_400.0
+
+
 def _invalid(loc: Sequence[str], message: str, kind: str = "value_error") -> Invalid:
     return Invalid(message, details=[{"loc": list(loc), "msg": message, "type": kind}])
 
@@ -154,7 +166,9 @@ async def get(session: AsyncSession, *, user_id: int, portfolio_id: int) -> Port
     return portfolio
 
 
-async def _lock(session: AsyncSession, *, user_id: int, portfolio_id: int) -> Portfolio:
+async def _lock(
+    session: AsyncSession, cache: Cache, *, user_id: int, portfolio_id: int
+) -> Portfolio:
     """The caller's portfolio, locked for this transaction (its revision bumped): writers of
     one portfolio take turns, on PostgreSQL (row lock) and SQLite (the write lock) alike."""
     result = await session.execute(
@@ -171,6 +185,9 @@ async def _lock(session: AsyncSession, *, user_id: int, portfolio_id: int) -> Po
         .execution_options(populate_existing=True)
     )
     assert portfolio is not None
+    # Under the lock: markers of one portfolio are written in revision order. A commit that
+    # fails leaves the marker ahead of the stored revision, which only costs reads a query.
+    await cache.set(revision_key(portfolio.id), str(portfolio.revision).encode(), REVISION_TTL)
     return portfolio
 
 
@@ -196,7 +213,7 @@ async def update(
     portfolio_id: int,
     data: PortfolioUpdate,
 ) -> Portfolio:
-    portfolio = await _lock(session, user_id=user_id, portfolio_id=portfolio_id)
+    portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     changes = data.model_dump(exclude_unset=True)
     method_changed = changes.get("cost_basis_method", portfolio.cost_basis_method) != (
         portfolio.cost_basis_method
@@ -212,8 +229,8 @@ async def update(
     return portfolio
 
 
-async def delete(session: AsyncSession, *, user_id: int, portfolio_id: int) -> None:
-    portfolio = await _lock(session, user_id=user_id, portfolio_id=portfolio_id)
+async def delete(session: AsyncSession, cache: Cache, *, user_id: int, portfolio_id: int) -> None:
+    portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     await session.delete(portfolio)
     await session.flush()
 
@@ -375,7 +392,7 @@ async def add_transaction(
     portfolio_id: int,
     data: TransactionCreate,
 ) -> TransactionRead:
-    portfolio = await _lock(session, user_id=user_id, portfolio_id=portfolio_id)
+    portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     _check_coin(settings, data.coin_id, ["body", "coin_id"])
     row = _new_row(portfolio.id, data)
     stored = await _trades(session, portfolio.id)
@@ -405,7 +422,7 @@ async def update_transaction(
     tx_id: int,
     data: TransactionUpdate,
 ) -> TransactionRead:
-    portfolio = await _lock(session, user_id=user_id, portfolio_id=portfolio_id)
+    portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     row = await _get_transaction(session, portfolio, tx_id)
     changes = data.model_dump(exclude_unset=True)
     if "coin_id" in changes:
@@ -439,7 +456,7 @@ async def delete_transaction(
     portfolio_id: int,
     tx_id: int,
 ) -> None:
-    portfolio = await _lock(session, user_id=user_id, portfolio_id=portfolio_id)
+    portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     row = await _get_transaction(session, portfolio, tx_id)
     stored = await _trades(session, portfolio.id)
     ledger = _replay(
@@ -461,7 +478,7 @@ async def import_csv(
     text: str,
 ) -> int:
     """Add every row of a transactions CSV, or none: `Invalid` naming the bad lines."""
-    portfolio = await _lock(session, user_id=user_id, portfolio_id=portfolio_id)
+    portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     try:
         rows = csv_format.read(text)
     except csv_format.CsvProblem as exc:
@@ -667,6 +684,23 @@ def _ledger_from_json(body: Mapping[str, Any]) -> Ledger:
     return Ledger(body["method"], holdings, realized_by_id)
 
 
+async def current_ledger(cache: Cache, *, user_id: int, portfolio_id: int) -> Ledger | None:
+    """The cached ledger when it is stamped with the latest revision a writer took (see the
+    module's docstring), else None: then read the portfolio and `load_ledger`."""
+    cached, marker = await cache.get_many(
+        [cache_key(user_id, portfolio_id), revision_key(portfolio_id)]
+    )
+    if cached is None or marker is None:
+        return None
+    try:
+        body = orjson.loads(cached)
+        if body.get("revision") != int(marker):
+            return None
+        return _ledger_from_json(body)
+    except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation):
+        return None
+
+
 async def load_ledger(session: AsyncSession, cache: Cache, portfolio: Portfolio) -> Ledger:
     """The portfolio's ledger: from the cache when it is of the current revision."""
     key = cache_key(portfolio.user_id, portfolio.id)
@@ -784,11 +818,13 @@ async def performance(
     """The portfolio valued at live prices: totals, gain/loss, ROI, 24 h change, per-asset
     figures. `NotFound` unless the portfolio is the user's. One primary-key read and, when the
     ledger is cached, no other database access while the prices are cached."""
-    portfolio = await get(session, user_id=user_id, portfolio_id=portfolio_id)
-    ledger = await load_ledger(session, cache, portfolio)
+    ledger = await current_ledger(cache, user_id=user_id, portfolio_id=portfolio_id)
+    if ledger is None:
+        portfolio = await get(session, user_id=user_id, portfolio_id=portfolio_id)
+        ledger = await load_ledger(session, cache, portfolio)
     valuation, quotes = await _value(session, cache, settings, ledger, metrics)
     return PerformanceRead(
-        portfolio_id=portfolio.id,
+        portfolio_id=portfolio_id,
         cost_basis_method=ledger.method,
         total_value=valuation.total_value,
         cost_basis=valuation.cost_basis,
