@@ -16,7 +16,7 @@ from cryptodash.market.exchanges.binance import BinanceRest
 from cryptodash.market.exchanges.coinbase import CoinbaseRest
 from cryptodash.platform.db import Database
 from tests.fakes import FakeBinance, FakeCoinbase
-from tests.fakes.prices import candle
+from tests.fakes.prices import candle, decimals, text
 
 
 async def stored(db: Database, source: str, interval: str, coin: str = "bitcoin") -> list[int]:
@@ -49,7 +49,8 @@ async def test_binance_history_then_resume_then_a_gap(db: Database) -> None:
                     session, coin_id="ethereum", interval="1h", source="binance", limit=1
                 )
             *_, c, v = candle("ETH", last.time, 3600)
-            assert float(last.close) == pytest.approx(c, rel=1e-6)
+            # As Binance writes it: to the price's tick (0.01 at ETH's level).
+            assert float(last.close) == pytest.approx(float(text(c, decimals(c))), rel=1e-9)
             assert float(last.volume) == pytest.approx(v, rel=1e-6)
             assert backfiller.status.candles_backfilled == backfiller.written > 2 * 5000
 
