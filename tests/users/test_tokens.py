@@ -133,3 +133,15 @@ def test_any_claims_signed_with_our_key_decode_or_are_refused(overrides: dict[st
 def test_fingerprint_is_a_sha256() -> None:
     assert len(tokens.fingerprint("x")) == 64
     assert tokens.fingerprint("x") != tokens.fingerprint("y")
+
+
+def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    token, _ = tokens.issue(SECRET, user_id=7, role="user", type="access", sid="s1", ttl_seconds=60)
+    first = tokens.decode(SECRET, token, expected="access")
+    assert tokens.decode(SECRET, token, expected="access") is first  # remembered
+    with pytest.raises(tokens.InvalidToken):  # another secret is another key: checked again
+        tokens.decode("another-secret-of-enough-length-0123456789", token, expected="access")
+    later = first.expires_at.timestamp() + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    with pytest.raises(tokens.InvalidToken, match="expired"):
+        tokens.decode(SECRET, token, expected="access")
