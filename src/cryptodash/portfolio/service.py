@@ -171,20 +171,15 @@ async def _lock(
 ) -> Portfolio:
     """The caller's portfolio, locked for this transaction (its revision bumped): writers of
     one portfolio take turns, on PostgreSQL (row lock) and SQLite (the write lock) alike."""
-    result = await session.execute(
+    portfolio = await session.scalar(
         sql_update(Portfolio)
         .where(Portfolio.id == portfolio_id, Portfolio.user_id == user_id)
         .values(revision=Portfolio.revision + 1, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .returning(Portfolio)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if not getattr(result, "rowcount", 0):
+    if portfolio is None:
         raise NotFound("Portfolio not found")
-    portfolio = await session.scalar(
-        select(Portfolio)
-        .where(Portfolio.id == portfolio_id)
-        .execution_options(populate_existing=True)
-    )
-    assert portfolio is not None
     # Under the lock: markers of one portfolio are written in revision order. A commit that
     # fails leaves the marker ahead of the stored revision, which only costs reads a query.
     await cache.set(revision_key(portfolio.id), str(portfolio.revision).encode(), REVISION_TTL)
