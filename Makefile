@@ -62,8 +62,8 @@ tools: $(STAMP_DEV)
 	@scripts/ensure-tools.sh
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
