@@ -61,7 +61,7 @@ class InProcessPortfolios:
         if platform.db is None:
             raise ServiceUnavailable("This process has no database")
         try:
-            async with platform.db.session() as session:
+            async with platform.db.lazy_session() as session:
                 performance = await service.performance(
                     session,
                     platform.cache,

@@ -268,6 +268,14 @@ class Database:
             lock.release()
 
     @asynccontextmanager
+    async def lazy_session(self) -> AsyncIterator[AsyncSession]:
+        """A session on the primary for reads that usually need no database (answers from the
+        cache): nothing begins until it runs a statement (then a deferred transaction, which
+        closing rolls back), and it never queues for SQLite's write lock."""
+        async with self._deferred_sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         async with self.read_sessionmaker() as session:
             yield session

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from cryptodash.analytics.service import CORRELATION_WINDOWS
 from cryptodash.auth import CurrentUser
-from cryptodash.deps import CacheDep, PlatformDep, SessionDep
+from cryptodash.deps import CacheDep, PlatformDep, SessionDep, get_database
 from cryptodash.errors import Invalid
 from cryptodash.portfolio import service
 from cryptodash.portfolio.csv_format import COLUMNS
@@ -288,20 +288,20 @@ async def list_assets(
 
 @router.get("/{portfolio_id}/performance")
 async def performance(
-    portfolio_id: PortfolioId,
-    user: CurrentUser,
-    session: SessionDep,
-    cache: CacheDep,
-    platform: PlatformDep,
+    portfolio_id: PortfolioId, user: CurrentUser, platform: PlatformDep
 ) -> PerformanceRead:
-    return await service.performance(
-        session,
-        cache,
-        settings=platform.settings,
-        user_id=user.id,
-        portfolio_id=portfolio_id,
-        metrics=platform.metrics,
-    )
+    # The dashboard's hottest authenticated read: with the ledger and prices cached it needs no
+    # database, so no session is begun for it (nor a dependency solved per request).
+    db = await get_database(platform)
+    async with db.lazy_session() as session:
+        return await service.performance(
+            session,
+            platform.cache,
+            settings=platform.settings,
+            user_id=user.id,
+            portfolio_id=portfolio_id,
+            metrics=platform.metrics,
+        )
 
 
 @router.get("/{portfolio_id}/history")
