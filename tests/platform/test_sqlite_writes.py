@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -110,3 +112,31 @@ async def test_a_locked_database_is_a_retryable_503(message: str, status: int) -
     if status == 503:
         assert response.headers["retry-after"] == "1"
         assert "busy" in response.json()["error"]["message"]
+
+
+async def test_a_statement_is_one_trip_to_the_driver_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Execute, fetch and close in one call (`platform.db._OneTripCursor`): each trip waits
+    for a turn of the event loop, which under load was most of a write's time."""
+    db = await _table(tmp_path)
+    trips = 0
+    execute = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await execute(self, fn, *args, **kwargs)
+
+    try:
+        async with db.session() as session:
+            await session.execute(text("INSERT INTO t VALUES (1), (2)"))
+            monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+            rows = (await session.execute(text("SELECT n FROM t ORDER BY n"))).all()
+            assert trips == 1
+            updated = await session.execute(text("UPDATE t SET n = n + 10"))
+            assert trips == 2
+        assert [tuple(r) for r in rows] == [(1,), (2,)]
+        assert updated.rowcount == 2  # type: ignore[attr-defined]
+    finally:
+        await db.close()
