@@ -172,6 +172,7 @@ def create_engine(
         )
     engine = create_async_engine(target, **kwargs)
     if target.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _one_trip_cursors)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     if metrics is not None:
@@ -402,22 +403,18 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         pass
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            result = await self._connection._execute(
-                _run_statement, self._connection._conn, operation, parameters, many=False
-            )
-            self._description, rows, self._rowcount, self._lastrowid = result
-            self._rows = collections.deque(rows)
-            return None
+        await self._run(operation, parameters, many=False)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        await self._run(operation, seq_of_parameters, many=True)
+
+    async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             result = await self._connection._execute(
-                _run_statement, self._connection._conn, operation, seq_of_parameters, many=True
+                _run_statement, self._connection._conn, operation, parameters, many=many
             )
-            self._description, rows, self._rowcount, self._lastrowid = result
-            self._rows = collections.deque(rows)
-            return None
+        self._description, rows, self._rowcount, self._lastrowid = result
+        self._rows = collections.deque(rows)
 
     async def _async_soft_close(self) -> None:
         return None
@@ -450,4 +447,13 @@ def _run_statement(
         cursor.close()
 
 
-AsyncAdapt_aiosqlite_connection._cursor_cls = _OneTripCursor
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    """The adapter's connection, handing out `_OneTripCursor`s."""
+
+    __slots__ = ()
+    _cursor_cls = _OneTripCursor
+
+
+def _one_trip_cursors(dbapi_connection: Any, _: Any) -> None:
+    """On each new SQLite connection of our engines (not SQLAlchemy's class for everyone)."""
+    dbapi_connection.__class__ = _OneTripConnection
