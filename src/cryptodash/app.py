@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 
 from cryptodash import __version__
-from cryptodash.auth import authorize
+from cryptodash.auth import authorize, private_answer_check
 from cryptodash.config import Settings, get_settings
 from cryptodash.edge import EdgeCache
 from cryptodash.gateway.errors import document_error_body, install_error_handlers
@@ -203,6 +203,8 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         rate_limits=rate_limits,
         access_log=settings.access_log,
         access_log_sample=settings.access_log_sample,
-        edge=EdgeCache() if settings.edge_cache else None,
+        edge=EdgeCache(check_private=private_answer_check(platform))
+        if settings.edge_cache
+        else None,
     )
     return app

@@ -32,6 +32,7 @@ token has not expired. The role that counts is the current one, never the token'
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -43,6 +44,7 @@ from cryptodash.errors import AppError, Forbidden, ServiceUnavailable, Unauthori
 from cryptodash.users import service, tokens
 
 if TYPE_CHECKING:
+    from cryptodash.edge import Answer
     from cryptodash.runtime import Platform
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -147,6 +149,30 @@ async def authorize(conn: HTTPConnection) -> None:
     route = conn.scope.get("route")
     if route is not None and not _is_public(route):
         await _authenticated(conn)
+
+
+def private_answer_check(platform: Platform) -> Callable[[bytes, Answer], Awaitable[bool]]:
+    """The edge's check before it serves a kept per-user answer (`cryptodash.edge`): the
+    request's token authenticates now exactly as a route would take it (signature, expiry,
+    account active, session not revoked), as the answer's user, and every cache key the answer
+    was computed from still holds the value it held then. Any doubt is a miss: the request
+    goes to the app, which answers it (or refuses it) itself."""
+
+    async def check(authorization: bytes, answer: Answer) -> bool:
+        scheme, _, value = authorization.decode("latin-1").partition(" ")
+        token = value.strip()
+        if scheme.lower() != "bearer" or not token:
+            return False
+        try:
+            user = await authenticate_token(platform, token)
+            if user.id != answer.user:
+                return False
+            current = await platform.cache.get_many([key for key, _ in answer.versions])
+        except Exception:  # refused, or the database behind the auth state is down: the app
+            return False  # answers this request itself (and reports what failed)
+        return all(now == then for now, (_, then) in zip(current, answer.versions, strict=True))
+
+    return check
 
 
 async def current_user(conn: HTTPConnection) -> AuthUser:

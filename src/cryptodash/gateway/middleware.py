@@ -16,7 +16,7 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cryptodash.edge import EdgeCache, edge_ttl
+from cryptodash.edge import EdgeCache, declared_versions, edge_ttl, is_per_user
 from cryptodash.errors import error_body
 from cryptodash.gateway.security import (
     REPLACED_HEADERS,
@@ -225,6 +225,8 @@ class Gateway:
             edge = self.edge
             if edge is not None and method == "GET":
                 answer = edge.get(path, scope["query_string"])
+                if answer is None and authorization is not None:
+                    answer = await edge.get_private(path, scope["query_string"], authorization)
                 if answer is not None:
                     route = answer.route
                     self._edge_hits.inc()
@@ -232,7 +234,8 @@ class Gateway:
                     await reply({**start, "headers": list(answer.headers)})
                     await reply({"type": "http.response.body", "body": answer.body})
                     return
-                await self.app(scope, limited_receive, self._recording(edge, scope, reply))
+                recording = self._recording(edge, scope, reply, authorization)
+                await self.app(scope, limited_receive, recording)
                 return
             await self.app(scope, limited_receive, reply)
         except _BodyTooLarge:
@@ -273,10 +276,14 @@ class Gateway:
                 )
             request_id_var.reset(token)
 
-    def _recording(self, edge: EdgeCache, scope: Scope, send: Send) -> Send:
+    def _recording(
+        self, edge: EdgeCache, scope: Scope, send: Send, authorization: bytes | None
+    ) -> Send:
         """`send`, keeping the answer in the edge cache when it is a 200 of a route marked
         `fresh_for`, whole in one body message. The headers are the app's own, taken before
-        CORS and the gateway's are added (they are added again to every answer served)."""
+        CORS and the gateway's are added (they are added again to every answer served). A
+        `per_user` route's answer is kept under the request's `Authorization` for the user
+        the app authenticated, with the versions the route declared (`depends_on`)."""
         kept: tuple[tuple[bytes, bytes], ...] | None = None
 
         async def record(message: Message) -> None:
@@ -285,9 +292,18 @@ class Gateway:
                 if message["status"] == 200:
                     kept = tuple(message.get("headers", ()))
             elif kept is not None:
-                ttl = edge_ttl(scope.get("endpoint"))
+                endpoint = scope.get("endpoint")
+                ttl = edge_ttl(endpoint)
                 if ttl is not None and not message.get("more_body", False):
-                    edge.put(
+                    private: dict[str, Any] = {}
+                    if is_per_user(endpoint):
+                        user = scope.get("state", {}).get("auth_user")
+                        private = {
+                            "authorization": authorization or b"",
+                            "user": None if user is None else user.id,
+                            "versions": declared_versions(scope),
+                        }
+                    if (not private or private["authorization"]) and edge.put(
                         scope["path"],
                         scope["query_string"],
                         status=200,
@@ -295,8 +311,9 @@ class Gateway:
                         body=message.get("body", b""),
                         route=route_template(scope),
                         ttl=ttl,
-                    )
-                    self._edge_stores.inc()
+                        **private,
+                    ):
+                        self._edge_stores.inc()
                 kept = None
             await send(message)
 

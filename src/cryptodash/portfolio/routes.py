@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from cryptodash.analytics.service import CORRELATION_WINDOWS
 from cryptodash.auth import CurrentUser
 from cryptodash.deps import CacheDep, PlatformDep, SessionDep, get_database
+from cryptodash.edge import depends_on, fresh_for
 from cryptodash.errors import Invalid
 from cryptodash.portfolio import service
 from cryptodash.portfolio.csv_format import COLUMNS
@@ -287,14 +288,17 @@ async def list_assets(
 
 
 @router.get("/{portfolio_id}/performance")
+@fresh_for(0.5, per_user=True)
 async def performance(
-    portfolio_id: PortfolioId, user: CurrentUser, platform: PlatformDep
+    portfolio_id: PortfolioId, user: CurrentUser, platform: PlatformDep, request: Request
 ) -> PerformanceRead:
     # The dashboard's hottest authenticated read: with the ledger and prices cached it needs no
-    # database, so no session is begun for it (nor a dependency solved per request).
+    # database, so no session is begun for it (nor a dependency solved per request). The edge
+    # serves it again to the same user for 0.5 s (the public prices' freshness) while the
+    # portfolio's revision is unchanged: a write shows on the next read.
     db = await get_database(platform)
     async with db.lazy_session() as session:
-        return await service.performance(
+        read, revision = await service.revised_performance(
             session,
             platform.cache,
             settings=platform.settings,
@@ -302,6 +306,8 @@ async def performance(
             portfolio_id=portfolio_id,
             metrics=platform.metrics,
         )
+    depends_on(request, service.revision_key(portfolio_id), str(revision).encode())
+    return read
 
 
 @router.get("/{portfolio_id}/history")

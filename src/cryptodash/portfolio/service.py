@@ -52,7 +52,7 @@ from cryptodash.errors import Conflict, Invalid, NotFound
 from cryptodash.market import service as market
 from cryptodash.market.candles import interval_seconds
 from cryptodash.market.coins import Universe
-from cryptodash.platform.cache import Cache, get_json, set_json
+from cryptodash.platform.cache import Cache, set_json
 from cryptodash.platform.db import Database, utcnow
 from cryptodash.platform.logging import get_logger
 from cryptodash.platform.metrics import Metrics
@@ -679,39 +679,48 @@ def _ledger_from_json(body: Mapping[str, Any]) -> Ledger:
     return Ledger(body["method"], holdings, realized_by_id)
 
 
-async def current_ledger(cache: Cache, *, user_id: int, portfolio_id: int) -> Ledger | None:
-    """The cached ledger when it is stamped with the latest revision a writer took (see the
-    module's docstring), else None: then read the portfolio and `load_ledger`."""
-    cached, marker = await cache.get_many(
-        [cache_key(user_id, portfolio_id), revision_key(portfolio_id)]
-    )
-    if cached is None or marker is None:
+def _cached_ledger(
+    key: str, raw: bytes | None, *, revision: int, method: str | None = None
+) -> Ledger | None:
+    """The ledger cached at `key` (its bytes `raw`) when it is of `revision` (and `method`)."""
+    if raw is None:
         return None
     try:
-        body = orjson.loads(cached)
-        if body.get("revision") != int(marker):
+        body = orjson.loads(raw)
+        if body.get("revision") != revision or method not in (None, body.get("method")):
             return None
         return _ledger_from_json(body)
     except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation):
+        log.warning("portfolio_ledger_unreadable", key=key)
         return None
+
+
+async def current_ledger(
+    cache: Cache, *, user_id: int, portfolio_id: int
+) -> tuple[Ledger, int] | None:
+    """The cached ledger and its revision when it is stamped with the latest revision a writer
+    took (see the module's docstring), else None: then read the portfolio and `load_ledger`."""
+    key = cache_key(user_id, portfolio_id)
+    cached, marker = await cache.get_many([key, revision_key(portfolio_id)])
+    if marker is None or not marker.isdigit():
+        return None
+    revision = int(marker)
+    ledger = _cached_ledger(key, cached, revision=revision)
+    return None if ledger is None else (ledger, revision)
 
 
 async def load_ledger(session: AsyncSession, cache: Cache, portfolio: Portfolio) -> Ledger:
     """The portfolio's ledger: from the cache when it is of the current revision."""
     key = cache_key(portfolio.user_id, portfolio.id)
-    cached = await get_json(cache, key)
-    if (
-        isinstance(cached, dict)
-        and cached.get("revision") == portfolio.revision
-        and cached.get("method") == portfolio.cost_basis_method
-    ):
-        try:
-            return _ledger_from_json(cached)
-        except (KeyError, TypeError, ValueError, InvalidOperation):
-            log.warning("portfolio_ledger_unreadable", key=key)
+    revision = portfolio.revision
+    cached = _cached_ledger(
+        key, await cache.get(key), revision=revision, method=portfolio.cost_basis_method
+    )
+    if cached is not None:
+        return cached
     trades = await _trades(session, portfolio.id)
     ledger = _replay(trades, portfolio.cost_basis_method, ["path", "portfolio_id"])
-    await set_json(cache, key, _ledger_json(ledger, portfolio.revision), LEDGER_TTL)
+    await set_json(cache, key, _ledger_json(ledger, revision), LEDGER_TTL)
     return ledger
 
 
@@ -813,12 +822,37 @@ async def performance(
     """The portfolio valued at live prices: totals, gain/loss, ROI, 24 h change, per-asset
     figures. `NotFound` unless the portfolio is the user's. One primary-key read and, when the
     ledger is cached, no other database access while the prices are cached."""
-    ledger = await current_ledger(cache, user_id=user_id, portfolio_id=portfolio_id)
-    if ledger is None:
+    read, _ = await revised_performance(
+        session,
+        cache,
+        settings=settings,
+        user_id=user_id,
+        portfolio_id=portfolio_id,
+        metrics=metrics,
+    )
+    return read
+
+
+async def revised_performance(
+    session: AsyncSession,
+    cache: Cache,
+    *,
+    settings: Settings,
+    user_id: int,
+    portfolio_id: int,
+    metrics: Metrics | None = None,
+) -> tuple[PerformanceRead, int]:
+    """`performance`, and the revision of the portfolio it shows: it stays the portfolio's
+    performance (at newer prices) while `revision_key(portfolio_id)` holds that revision."""
+    current = await current_ledger(cache, user_id=user_id, portfolio_id=portfolio_id)
+    if current is not None:
+        ledger, revision = current
+    else:
         portfolio = await get(session, user_id=user_id, portfolio_id=portfolio_id)
         ledger = await load_ledger(session, cache, portfolio)
+        revision = portfolio.revision
     valuation, quotes = await _value(session, cache, settings, ledger, metrics)
-    return PerformanceRead(
+    read = PerformanceRead(
         portfolio_id=portfolio_id,
         cost_basis_method=ledger.method,
         total_value=valuation.total_value,
@@ -848,6 +882,7 @@ async def performance(
         ],
         as_of=datetime.now(UTC),
     )
+    return read, revision
 
 
 # --------------------------------------------------------------------------- history
