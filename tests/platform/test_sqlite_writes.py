@@ -114,29 +114,73 @@ async def test_a_locked_database_is_a_retryable_503(message: str, status: int) -
         assert "busy" in response.json()["error"]["message"]
 
 
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls made in the driver's thread, by name, from now on."""
+    made: list[str] = []
+    execute = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append(getattr(fn, "__name__", repr(fn)))
+        return await execute(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return made
+
+
 async def test_a_statement_is_one_trip_to_the_driver_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, trips: list[str]
 ) -> None:
     """Execute, fetch and close in one call (`platform.db._OneTripCursor`): each trip waits
     for a turn of the event loop, which under load was most of a write's time."""
     db = await _table(tmp_path)
-    trips = 0
-    execute = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        nonlocal trips
-        trips += 1
-        return await execute(self, fn, *args, **kwargs)
-
     try:
         async with db.session() as session:
             await session.execute(text("INSERT INTO t VALUES (1), (2)"))
-            monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        trips.clear()
+        async with db.session(writes=False) as session:
             rows = (await session.execute(text("SELECT n FROM t ORDER BY n"))).all()
-            assert trips == 1
+            assert trips == ["_run_statement"] * 2  # BEGIN (deferred), SELECT
             updated = await session.execute(text("UPDATE t SET n = n + 10"))
-            assert trips == 2
+            assert trips == ["_run_statement"] * 3
         assert [tuple(r) for r in rows] == [(1,), (2,)]
         assert updated.rowcount == 2  # type: ignore[attr-defined]
+    finally:
+        await db.close()
+
+
+async def test_a_write_transaction_runs_its_statements_inline(
+    tmp_path: Path, trips: list[str]
+) -> None:
+    """Once BEGIN IMMEDIATE holds the write lock, statements run on the loop's thread (no turn
+    of the loop each while the lock is held); BEGIN and COMMIT, large batches, and everything
+    after the transaction go to the driver's thread."""
+    db = await _table(tmp_path)
+    trips.clear()
+    try:
+        async with db.session() as session:
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+            begun = list(trips)
+            assert begun == ["_run_statement"]  # BEGIN IMMEDIATE, then nothing more
+            await session.execute(text("INSERT INTO t VALUES (:n)"), [{"n": n} for n in range(9)])
+            assert (await session.scalar(text("SELECT count(*) FROM t"))) == 10
+            assert trips == begun
+            big = [{"n": n} for n in range(db_module.INLINE_MANY + 1)]
+            await session.execute(text("INSERT INTO t VALUES (:n)"), big)
+            assert trips == [*begun, "_run_statement"]
+        assert any("commit" in call for call in trips)
+        trips.clear()
+        async with db.session(writes=False) as session:  # committed: back to the thread
+            total = await session.scalar(text("SELECT count(*) FROM t"))
+        assert total == 10 + db_module.INLINE_MANY + 1
+        assert trips[0] == "_run_statement"
+        with pytest.raises(RuntimeError):
+            async with db.session() as session:
+                await session.execute(text("INSERT INTO t VALUES (-1)"))
+                raise RuntimeError("abandon")
+        trips.clear()
+        async with db.session(writes=False) as session:  # rolled back: the thread again
+            assert (await session.scalar(text("SELECT min(n) FROM t"))) == 0
+        assert trips[0] == "_run_statement"
     finally:
         await db.close()

@@ -99,7 +99,7 @@ async def get_auth_state(*, cache: Cache, db: Database, user_id: int, sid: str) 
             role=str(user_state.get("role")),
             session_revoked=bool(session_state.get("revoked", True)),
         )
-    async with db.session() as session:
+    async with db.session(writes=False) as session:  # a read: no queue for the write lock
         user = await session.get(User, user_id)
         revoked = bool(
             await session.scalar(
