@@ -5,6 +5,7 @@ it begins, so one that read first never fails on a stale snapshot; a lock not wo
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +117,15 @@ async def test_a_locked_database_is_a_retryable_503(message: str, status: int) -
 
 @pytest.fixture
 def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The calls made in the driver's thread, by name, from now on."""
+    """The statements run in the driver's thread from now on, by their first word (not a new
+    connection's PRAGMAs)."""
     made: list[str] = []
     execute = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        made.append(getattr(fn, "__name__", repr(fn)))
+        word = str(args[1]).split()[0].upper() if fn is db_module._run_statement else ""
+        if word and word != "PRAGMA":
+            made.append(word)
         return await execute(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
@@ -140,47 +144,87 @@ async def test_a_statement_is_one_trip_to_the_driver_thread(
         trips.clear()
         async with db.session(writes=False) as session:
             rows = (await session.execute(text("SELECT n FROM t ORDER BY n"))).all()
-            assert trips == ["_run_statement"] * 2  # BEGIN (deferred), SELECT
+            assert trips == ["BEGIN", "SELECT"]
             updated = await session.execute(text("UPDATE t SET n = n + 10"))
-            assert trips == ["_run_statement"] * 3
+            assert trips == ["BEGIN", "SELECT", "UPDATE"]
         assert [tuple(r) for r in rows] == [(1,), (2,)]
         assert updated.rowcount == 2  # type: ignore[attr-defined]
     finally:
         await db.close()
 
 
-async def test_a_write_transaction_runs_its_statements_inline(
-    tmp_path: Path, trips: list[str]
-) -> None:
-    """Once BEGIN IMMEDIATE holds the write lock, statements run on the loop's thread (no turn
-    of the loop each while the lock is held); BEGIN and COMMIT, large batches, and everything
-    after the transaction go to the driver's thread."""
+async def test_a_write_transaction_runs_inline(tmp_path: Path, trips: list[str]) -> None:
+    """From BEGIN IMMEDIATE to COMMIT, a write runs on the loop's thread (no turn of the loop
+    while it holds the lock); only a large batch goes to the driver's thread, and the
+    transactions after it (reading, or rolled back) are as before."""
     db = await _table(tmp_path)
     trips.clear()
     try:
         async with db.session() as session:
             await session.execute(text("INSERT INTO t VALUES (1)"))
-            begun = list(trips)
-            assert begun == ["_run_statement"]  # BEGIN IMMEDIATE, then nothing more
             await session.execute(text("INSERT INTO t VALUES (:n)"), [{"n": n} for n in range(9)])
             assert (await session.scalar(text("SELECT count(*) FROM t"))) == 10
-            assert trips == begun
+            assert trips == []
             big = [{"n": n} for n in range(db_module.INLINE_MANY + 1)]
             await session.execute(text("INSERT INTO t VALUES (:n)"), big)
-            assert trips == [*begun, "_run_statement"]
-        assert any("commit" in call for call in trips)
+            assert trips == ["INSERT"]
         trips.clear()
-        async with db.session(writes=False) as session:  # committed: back to the thread
+        async with db.session(writes=False) as session:  # committed: a reader sees it all
             total = await session.scalar(text("SELECT count(*) FROM t"))
         assert total == 10 + db_module.INLINE_MANY + 1
-        assert trips[0] == "_run_statement"
-        with pytest.raises(RuntimeError):
+        assert trips == ["BEGIN", "SELECT"]
+
+        async def abandoned() -> None:
             async with db.session() as session:
                 await session.execute(text("INSERT INTO t VALUES (-1)"))
                 raise RuntimeError("abandon")
+
+        with pytest.raises(RuntimeError):
+            await abandoned()
         trips.clear()
-        async with db.session(writes=False) as session:  # rolled back: the thread again
+        async with db.session(writes=False) as session:  # rolled back, and back to the thread
             assert (await session.scalar(text("SELECT min(n) FROM t"))) == 0
-        assert trips[0] == "_run_statement"
+        assert trips == ["BEGIN", "SELECT"]
+    finally:
+        await db.close()
+
+
+async def test_a_write_waits_in_the_thread_while_another_process_holds_the_lock(
+    tmp_path: Path, trips: list[str]
+) -> None:
+    db = await _table(tmp_path)
+    other = sqlite3.connect(tmp_path / "writes.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, other.execute, "COMMIT")
+        began = loop.time()
+        async with db.session() as session:
+            await session.execute(text("INSERT INTO t VALUES (7)"))
+        assert loop.time() - began >= 0.25  # waited for the other writer...
+        assert trips[0] == "BEGIN"  # ...in the driver's thread, the loop free meanwhile
+        async with db.session(writes=False) as session:
+            assert (await session.scalar(text("SELECT n FROM t"))) == 7
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_writes_checkpoint_the_wal_in_the_background(tmp_path: Path) -> None:
+    """Commits never checkpoint (they run on the loop's thread); the database does it after
+    writes, in the driver's thread: the pages reach the database file."""
+    db = await _table(tmp_path)
+    path = tmp_path / "writes.db"
+    try:
+        async with db.engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+        await asyncio.sleep(db_module.CHECKPOINT_SECONDS)
+        before = path.stat().st_size
+        async with db.session() as session:
+            await session.execute(text("CREATE TABLE blobs (b BLOB)"))
+            await session.execute(text("INSERT INTO blobs VALUES (zeroblob(2000000))"))
+        assert db._checkpoint is not None
+        await db._checkpoint
+        assert path.stat().st_size >= before + 2_000_000
     finally:
         await db.close()

@@ -37,7 +37,10 @@ from sqlalchemy.types import DateTime, TypeDecorator
 from sqlalchemy.util import EMPTY_DICT
 
 from cryptodash.platform.errors import BackendUnavailable
+from cryptodash.platform.logging import get_logger
 from cryptodash.platform.metrics import Metrics
+
+log = get_logger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -125,6 +128,9 @@ def async_url(url: str) -> URL:
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
+CHECKPOINT_SECONDS = 1.0
+"""How often, at most, a SQLite database's WAL is checkpointed after writes."""
+
 SQLITE_BUSY_SECONDS = 5.0
 """How long a SQLite writer waits for the write lock before "database is locked" (a 503)."""
 
@@ -135,6 +141,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+    # Commits run on the event loop's thread (`_OneTripConnection`): none of them may copy the
+    # WAL into the database and fsync it. `Database` checkpoints in the driver's thread.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
     # The driver's own implicit BEGIN cannot say IMMEDIATE: SQLAlchemy emits it (`_sqlite_begin`).
     dbapi_connection.isolation_level = None
@@ -150,11 +159,12 @@ def _sqlite_begin(conn: Any) -> None:
     "database is locked" when another writer committed in between (WAL cannot upgrade a stale
     snapshot), which under concurrent writes turned into 500s."""
     mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    ours = conn.connection.dbapi_connection
+    if mode == "IMMEDIATE" and isinstance(ours, _OneTripConnection) and ours.begin_at_once():
+        return
     conn.exec_driver_sql(f"BEGIN {mode}")
-    if mode == "IMMEDIATE":
-        dbapi_connection = conn.connection.dbapi_connection
-        if isinstance(dbapi_connection, _OneTripConnection):
-            dbapi_connection.began_writing()
+    if mode == "IMMEDIATE" and isinstance(ours, _OneTripConnection):
+        ours.began_writing()
 
 
 def create_engine(
@@ -236,6 +246,8 @@ class Database:
             self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
         )
         self._deferred_sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._checkpoint: asyncio.Task[None] | None = None
+        self._checkpointed = 0.0
         self._write_locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             WeakKeyDictionary()
         )
@@ -281,6 +293,28 @@ class Database:
             yield
         finally:
             lock.release()
+            self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
+        """After a write: copy the WAL into the database (a passive checkpoint, in the driver's
+        thread, never waiting for readers or writers) at most every `CHECKPOINT_SECONDS`."""
+        now = time.monotonic()
+        if now - self._checkpointed < CHECKPOINT_SECONDS:
+            return
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        self._checkpointed = now
+        self._checkpoint = asyncio.create_task(self._checkpoint_wal(), name="sqlite-checkpoint")
+
+    async def _checkpoint_wal(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                async with driver.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
+                    await cursor.fetchall()  # run to its end: no statement left in progress
+        except (DBAPIError, OSError, sqlite3.Error) as exc:
+            log.warning("sqlite_checkpoint_failed", error=str(exc).splitlines()[0])
 
     @asynccontextmanager
     async def lazy_session(self) -> AsyncIterator[AsyncSession]:
@@ -316,6 +350,8 @@ class Database:
         gauge.labels("capacity").set(pool.size() + getattr(pool, "_max_overflow", 0))
 
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.wait([self._checkpoint])
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
@@ -470,28 +506,62 @@ driver's thread."""
 class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
     """The adapter's connection, handing out `_OneTripCursor`s.
 
-    Once a transaction has begun IMMEDIATE, it holds SQLite's only write lock: its statements
-    run inline, on the event loop's thread, instead of in the driver's thread. Each trip to
-    that thread waits for a turn of the event loop, and under load a turn is milliseconds:
-    a write of ten statements held the lock for 20-40 ms, so writes queued behind each other
-    for seconds. Inline, a statement cannot wait for a lock (the transaction already has it;
-    WAL readers never block a writer) and takes microseconds. BEGIN (which may wait for the
-    lock), COMMIT and ROLLBACK (which may checkpoint the WAL), every statement of a reading
-    transaction, and large batches still go to the thread."""
+    A write transaction holds SQLite's only write lock from BEGIN IMMEDIATE to COMMIT, and
+    each trip to the driver's thread waits for a turn of the event loop, milliseconds under
+    load: a write of ten statements held the lock for 20-40 ms, so writes queued behind each
+    other for seconds. So a write transaction runs inline, on the event loop's thread, where
+    nothing in it can wait: BEGIN IMMEDIATE is tried at once (with no busy wait; when another
+    process has the lock it waits in the thread as before), its statements cannot wait for a
+    lock (it has it; WAL readers never block a writer), and COMMIT only appends to the WAL
+    (automatic checkpoints are off; `Database` checkpoints in the thread). Each takes
+    microseconds. Reading transactions and batches of over `INLINE_MANY` rows still go to
+    the thread."""
 
     __slots__ = ()
     _cursor_cls = _OneTripCursor
+
+    def begin_at_once(self) -> bool:
+        """BEGIN IMMEDIATE inline if the write lock is free now (no other process has it);
+        False when it is not: then BEGIN waits for it in the driver's thread."""
+        raw: sqlite3.Connection = self._connection._conn
+        # Each statement run to its end (a PRAGMA's row left unread keeps it "in progress",
+        # and COMMIT refuses to run while one is).
+        raw.execute("PRAGMA busy_timeout=0").fetchall()
+        try:
+            raw.execute("BEGIN IMMEDIATE").fetchall()
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}").fetchall()
+        self.began_writing()
+        return True
 
     def began_writing(self) -> None:
         _WRITING.add(self._connection)
 
     def commit(self) -> None:
+        if self._connection not in _WRITING:
+            super().commit()
+            return
         _WRITING.discard(self._connection)
-        super().commit()
+        try:
+            self._connection._conn.commit()  # appends to the WAL: no checkpoint, no fsync
+        except Exception as error:
+            self._handle_exception(error)
 
     def rollback(self) -> None:
+        if self._connection not in _WRITING:
+            # The pool resets every connection it takes back: after a COMMIT there is nothing
+            # to roll back, and asking the thread would cost the writer a turn of the loop.
+            raw: sqlite3.Connection | None = self._connection._connection
+            if raw is not None and raw.in_transaction:
+                super().rollback()
+            return
         _WRITING.discard(self._connection)
-        super().rollback()
+        try:
+            self._connection._conn.rollback()
+        except Exception as error:
+            self._handle_exception(error)
 
 
 def _one_trip_cursors(dbapi_connection: Any, _: Any) -> None:
