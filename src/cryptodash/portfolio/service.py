@@ -9,7 +9,7 @@ that bumps `portfolios.revision`), replays *all* its transactions with the chang
 refuses it (`Invalid`, nothing written) when any holding would go negative at any moment.
 Then `portfolio_assets` is rewritten from the replay, snapshots from the change's time on are
 dropped (they described other holdings) and one is recorded at the current value. The caller
-commits, then calls `invalidate`.
+commits, then calls `invalidate`, which caches the ledger the write computed.
 
 Cache. `portfolio:{user_id}:{portfolio_id}` (5 min) holds the portfolio's *ledger* — what its
 transactions add up to per coin, independent of prices — stamped with the revision it was
@@ -230,9 +230,25 @@ async def delete(session: AsyncSession, cache: Cache, *, user_id: int, portfolio
     await session.flush()
 
 
-async def invalidate(cache: Cache, *, user_id: int, portfolio_id: int) -> None:
-    """Drop the cached ledger; call after committing a write."""
-    await cache.delete(cache_key(user_id, portfolio_id))
+_SETTLED = "portfolio_ledger_after_commit"
+"""`session.info` key: {portfolio id: the ledger JSON a write left, stamped with its revision}."""
+
+
+async def invalidate(
+    session: AsyncSession, cache: Cache, *, user_id: int, portfolio_id: int
+) -> None:
+    """Call after committing a write: the cached ledger becomes the one the write computed
+    (stamped with the revision it took), so the next read needs no replay; without one (the
+    portfolio was deleted, or renamed) it is dropped. Stored only now, after the commit: a
+    ledger of a write that did not commit is never cached. A slower writer storing an older
+    revision over a newer one only costs readers a miss (its stamp is not the marker's)."""
+    key = cache_key(user_id, portfolio_id)
+    settled: dict[int, dict[str, Any]] = session.info.pop(_SETTLED, {})
+    body = settled.get(portfolio_id)
+    if body is None:
+        await cache.delete(key)
+    else:
+        await set_json(cache, key, body, LEDGER_TTL)
 
 
 # --------------------------------------------------------------------------- transactions
@@ -601,6 +617,9 @@ async def _record(
     await session.execute(stale)
     await session.flush()
     await _save_snapshot(session, portfolio.id, valuation, utcnow())
+    if all(tx_id < PENDING_ID for tx_id in ledger.realized):  # every id is a stored one
+        settled = _ledger_json(ledger, portfolio.revision)
+        session.info.setdefault(_SETTLED, {})[portfolio.id] = settled
 
 
 async def _save_snapshot(
