@@ -81,7 +81,7 @@ class LoopWatch:
                 log.warning(
                     "event_loop_blocked",
                     blocked_ms=round((self._beat - blocked_since) * 1000, 1),
-                    stack=stack,
+                    frames=stack,  # not `stack`: the console renderer takes that for a traceback
                 )
                 blocked_since = None
 
