@@ -228,3 +228,19 @@ async def test_writes_checkpoint_the_wal_in_the_background(tmp_path: Path) -> No
         assert path.stat().st_size >= before + 2_000_000
     finally:
         await db.close()
+
+
+async def test_a_long_write_can_stay_off_the_event_loop(tmp_path: Path, trips: list[str]) -> None:
+    """`session(inline=False)` (retention sweeps, batch jobs): every statement in the driver's
+    thread, the write lock held the same."""
+    db = await _table(tmp_path)
+    trips.clear()
+    try:
+        async with db.session(inline=False) as session:
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+            await session.execute(text("DELETE FROM t WHERE n < 0"))
+        assert trips == ["BEGIN", "INSERT", "DELETE"]
+        async with db.session(writes=False) as session:
+            assert (await session.scalar(text("SELECT count(*) FROM t"))) == 1
+    finally:
+        await db.close()

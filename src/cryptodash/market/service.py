@@ -865,7 +865,7 @@ async def prune(
     dropped: list[str] = []
     created = 0
     rows = 0
-    async with db.session() as session:
+    async with db.session(inline=False) as session:  # bulk deletes: off the event loop
         if db.dialect == "postgresql":
             months_back = price_retention_days // 28 + 1
             created = int(

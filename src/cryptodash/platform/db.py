@@ -152,18 +152,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
 SQLITE_BEGIN = "sqlite_begin"
 """Execution option: the BEGIN mode of a SQLite transaction (DEFERRED when absent)."""
 
+SQLITE_INLINE = "sqlite_inline"
+"""Execution option: False keeps a SQLite write transaction in the driver's thread."""
+
 
 def _sqlite_begin(conn: Any) -> None:
     """A write transaction on SQLite takes the write lock when it begins (IMMEDIATE, waiting
     up to busy_timeout for it). A deferred one that reads and then writes fails at once with
     "database is locked" when another writer committed in between (WAL cannot upgrade a stale
     snapshot), which under concurrent writes turned into 500s."""
-    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    options = conn.get_execution_options()
+    mode = options.get(SQLITE_BEGIN, "DEFERRED")
     ours = conn.connection.dbapi_connection
-    if mode == "IMMEDIATE" and isinstance(ours, _OneTripConnection) and ours.begin_at_once():
+    inline = mode == "IMMEDIATE" and options.get(SQLITE_INLINE, True)
+    if inline and isinstance(ours, _OneTripConnection) and ours.begin_at_once():
         return
     conn.exec_driver_sql(f"BEGIN {mode}")
-    if mode == "IMMEDIATE" and isinstance(ours, _OneTripConnection):
+    if inline and isinstance(ours, _OneTripConnection):
         ours.began_writing()
 
 
@@ -245,6 +250,10 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
         )
+        self._threaded_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE", SQLITE_INLINE: False}),
+            expire_on_commit=False,
+        )
         self._deferred_sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._checkpoint: asyncio.Task[None] | None = None
         self._checkpointed = 0.0
@@ -258,10 +267,18 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self, *, writes: bool = True) -> AsyncIterator[AsyncSession]:
+    async def session(
+        self, *, writes: bool = True, inline: bool = True
+    ) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed when the block ends, rolled back on error.
-        `writes=False` for one that only reads (on SQLite it does not take the write lock)."""
-        maker = self.sessionmaker if writes else self._deferred_sessionmaker
+        `writes=False` for one that only reads (on SQLite it does not take the write lock).
+        `inline=False` for a long write (a retention sweep, a batch job): on SQLite its
+        statements run in the driver's thread, so they never hold the event loop (see
+        `_OneTripConnection`); the write lock is held as long either way."""
+        if not writes:
+            maker = self._deferred_sessionmaker
+        else:
+            maker = self.sessionmaker if inline else self._threaded_sessionmaker
         if not writes or self.dialect != "sqlite":
             async with maker() as session, session.begin():
                 yield session

@@ -1155,7 +1155,7 @@ async def snapshot_all(
     recorded = 0
     after = 0
     while True:
-        async with db.session() as session:
+        async with db.session(inline=False) as session:  # replays: off the event loop
             batch = (
                 await session.scalars(
                     select(Portfolio)

@@ -166,7 +166,7 @@ class Pipeline:
 
     async def aggregate(self) -> dict[str, Any]:
         now = self.clock().replace(microsecond=0)
-        async with self.db.session() as session:
+        async with self.db.session(inline=False) as session:  # reads every window: off the loop
             aggregates = await service.compute_all(session, coin_ids=self.coin_ids, now=now)
             await service.save_snapshots(session, aggregates, at=now)
             if self._last_prune is None or now - self._last_prune > timedelta(hours=1):
