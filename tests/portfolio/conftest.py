@@ -4,7 +4,9 @@ the `price:{coin_id}` cache entries."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from cryptodash.market import service as market
 from cryptodash.market.candles import Candle
@@ -85,6 +88,26 @@ class Env:
             await market.ingest_candles(
                 session, coin_id=coin_id, source=source, interval=interval, candles=rows
             )
+
+
+@contextmanager
+def queries(env: Env) -> Iterator[list[str]]:
+    """The statements run by requests made from this task meanwhile (the test client runs the
+    app in the caller's task; the app's background work runs in its own)."""
+    assert env.platform.db is not None
+    engine = env.platform.db.engine.sync_engine
+    here = asyncio.current_task()
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if asyncio.current_task() is here:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Any:

@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cryptodash.portfolio import service
 from cryptodash.portfolio.accounting import (
     EXACT,
     Book,
@@ -298,3 +300,30 @@ def test_sums_of_cents_are_exact(cents: list[Decimal]) -> None:
     total = sum(cents, D(0))
     assert ledger.holdings["bitcoin"].quantity == total
     assert ledger.invested == 2 * total
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps, st.sampled_from(["fifo", "average"]), st.integers(0, 40))
+def test_a_resumed_book_ends_where_a_full_replay_does(
+    raw: list[tuple[str, bool, Decimal, Decimal, Decimal, int, int]], method: str, cut: int
+) -> None:
+    """A write at the end of the history applies one trade to the cached ledger instead of
+    replaying them all (`Book.resume`): it must come to exactly the same ledger, lots and
+    last trade included, through the cached form too."""
+    trades = build(raw)
+    cut = min(cut, len(trades))
+    whole = replay(trades, method)  # type: ignore[arg-type]
+    head = replay(trades[:cut], method)  # type: ignore[arg-type]
+    if cut == 0:
+        with pytest.raises(ValueError, match="which trade"):
+            Book.resume(head)
+        return
+    cached = orjson.loads(orjson.dumps(service._ledger_json(head, revision=1)))
+    assert service._ledger_from_json(cached) == head
+    book = Book.resume(service._ledger_from_json(cached))
+    for trade in trades[cut:]:
+        book.apply(trade)
+    resumed = book.ledger()
+    assert resumed == whole
+    assert resumed.last == trades[-1].order
+    assert head == replay(trades[:cut], method)  # type: ignore[arg-type]  # head untouched

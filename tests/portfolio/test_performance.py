@@ -4,10 +4,7 @@ ledger (`portfolio:{user_id}:{portfolio_id}`) is dropped by every write."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
@@ -15,12 +12,11 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as redis
-from sqlalchemy import event
 
 from cryptodash.errors import NotFound
 from cryptodash.portfolio import service
 from cryptodash.portfolio.accounting import EXACT, ratio
-from tests.portfolio.conftest import Env
+from tests.portfolio.conftest import Env, queries
 
 D = Decimal
 
@@ -256,26 +252,6 @@ async def test_an_empty_portfolio(env: Env) -> None:
     assert body["total_value"] == body["gain_loss"] == "0"
     assert body["roi_percentage"] is None
     assert body["assets"] == []
-
-
-@contextmanager
-def queries(env: Env) -> Iterator[list[str]]:
-    """The statements run by requests made from this task meanwhile (the test client runs the
-    app in the caller's task; the app's background work runs in its own)."""
-    assert env.platform.db is not None
-    engine = env.platform.db.engine.sync_engine
-    here = asyncio.current_task()
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if asyncio.current_task() is here:
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_a_current_cached_ledger_answers_without_the_database(env: Env) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from tests.portfolio.conftest import Env
+from cryptodash.portfolio import service
+from tests.portfolio.conftest import Env, queries
 from tests.users.accounts import Account
 
 
@@ -294,3 +296,40 @@ async def test_portfolios_crud(env: Env) -> None:
     assert gone.status_code == 404
     listed = (await env.client.get("/api/portfolio", headers=me.headers)).json()
     assert [p["id"] for p in listed] == [other]
+
+
+async def test_a_trade_at_the_end_goes_on_from_the_cached_ledger(any_env: Env) -> None:
+    """A trade after the last one is applied to the cached ledger of the revision before the
+    write (no transaction read); a backdated one replays them all. Both come to what a replay
+    from scratch says: realized gains of FIFO sells across lots, holdings, performance."""
+    env = any_env
+    me = await env.account()
+    pid = await env.portfolio(me)
+    await env.set_price("bitcoin", 150)
+    for trade in (buy(1, "2", "100", "1"), buy(2, "1", "130"), sell(3, "0.5", "140", "0.5")):
+        assert (await env.trade(me, pid, **trade)).status_code == 201
+
+    def reads_transactions(statements: list[str]) -> bool:
+        return any("FROM portfolio_transactions" in s for s in statements)
+
+    with queries(env) as ran:  # across the first lot into the second: FIFO lots carried over
+        assert (await env.trade(me, pid, **sell(4, "2", "160", "0.25"))).status_code == 201
+    assert not reads_transactions(ran)
+    with queries(env) as ran:  # more than is held: refused on the same road
+        refused = await env.trade(me, pid, **sell(5, "1"))
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["type"] == "negative_holding"
+    assert not reads_transactions(ran)
+    with queries(env) as ran:  # before the last trade: every trade is read and replayed
+        assert (await env.trade(me, pid, **buy(2, "1", "120"))).status_code == 201
+    assert reads_transactions(ran)
+    with queries(env) as ran:  # and the ledger that replay cached is the next one's start
+        assert (await env.trade(me, pid, **sell(6, "1.5", "170"))).status_code == 201
+    assert not reads_transactions(ran)
+    gone_on = await state(env, me, pid)
+    await env.platform.cache.delete(service.cache_key(me.id, pid))
+    assert await state(env, me, pid) == gone_on  # the same as replaying from scratch
+    # Newest first. Day 3: 69.5 - 201 * 0.5/2; day 4: 319.75 - (150.75 + 130 * 0.5/1); day 6:
+    # 255 - (65 + 120), the backdated day-2 buy's lot coming after the first day-2 lot.
+    realized = [Decimal(t["realized_gain"]) for t in gone_on[1]["items"] if t["side"] == "sell"]
+    assert realized == [Decimal("70"), Decimal("104"), Decimal("19.25")]

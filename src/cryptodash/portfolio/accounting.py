@@ -268,7 +268,35 @@ class Book:
         return {coin: p.freeze() for coin, p in self._positions.items()}
 
     def ledger(self) -> Ledger:
-        return Ledger(self.method, self.holdings(), dict(self.realized))
+        lots = {
+            coin: tuple((lot.quantity, lot.cost) for lot in p.lots)
+            for coin, p in self._positions.items()
+            if p.lots
+        }
+        return Ledger(self.method, self.holdings(), dict(self.realized), lots, self._last)
+
+    @classmethod
+    def resume(cls, ledger: Ledger) -> Book:
+        """The book as it stood when `ledger` was taken, to apply later trades to (in order:
+        none before `ledger.last`). ValueError for a ledger that cannot say where it stopped."""
+        if ledger.last is None:
+            raise ValueError("this ledger does not say which trade it ends with")
+        book = cls(ledger.method)
+        for coin, h in ledger.holdings.items():
+            book._positions[coin] = _Position(
+                coin,
+                h.quantity,
+                h.cost_basis,
+                h.realized_gain,
+                h.invested,
+                h.proceeds,
+                h.opened_at,
+                h.last_price,
+                deque(_Lot(q, c) for q, c in ledger.lots.get(coin, ())),
+            )
+        book.realized = dict(ledger.realized)
+        book._last = ledger.last
+        return book
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +306,10 @@ class Ledger:
     method: Method
     holdings: Mapping[str, Holding]
     realized: Mapping[int, Decimal]
+    lots: Mapping[str, tuple[tuple[Decimal, Decimal], ...]] = field(default_factory=dict)
+    """FIFO: each coin's open lots, oldest first, as (quantity, cost)."""
+    last: tuple[datetime, int] | None = None
+    """The (executed_at, id) of the last trade applied: `Book.resume` goes on from there."""
 
     @property
     def held(self) -> list[Holding]:

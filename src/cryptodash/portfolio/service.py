@@ -61,6 +61,7 @@ from cryptodash.portfolio import history as history_math
 from cryptodash.portfolio import risk as risk_math
 from cryptodash.portfolio.accounting import (
     ZERO,
+    Book,
     Holding,
     Ledger,
     NegativeHolding,
@@ -406,10 +407,12 @@ async def add_transaction(
     portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     _check_coin(settings, data.coin_id, ["body", "coin_id"])
     row = _new_row(portfolio.id, data)
-    stored = await _trades(session, portfolio.id)
     pending = _trade(row, id=PENDING_ID)
     loc = ["body", "quantity"]
-    ledger = _replay([*stored, pending], portfolio.cost_basis_method, loc)
+    ledger = await _appended(cache, portfolio, pending, loc)
+    if ledger is None:
+        stored = await _trades(session, portfolio.id)
+        ledger = _replay([*stored, pending], portfolio.cost_basis_method, loc)
     session.add(row)
     await session.flush()
     ledger = _with_ids(ledger, {PENDING_ID: row.id})
@@ -417,10 +420,37 @@ async def add_transaction(
     return _read(row, ledger)
 
 
+async def _appended(
+    cache: Cache, portfolio: Portfolio, trade: Trade, loc: Sequence[str]
+) -> Ledger | None:
+    """The ledger with `trade` applied after the others, without reading them: when the
+    portfolio's ledger as it stood before this write (the revision before the one this write
+    took, under its lock) is cached, and the trade comes after its last one (a trade at the
+    end of the history, the usual case). None otherwise: then replay them all."""
+    key = cache_key(portfolio.user_id, portfolio.id)
+    before = _cached_ledger(
+        key,
+        await cache.get(key),
+        revision=portfolio.revision - 1,
+        method=portfolio.cost_basis_method,
+    )
+    if before is None or before.last is None or trade.executed_at < before.last[0]:
+        return None
+    book = Book.resume(before)
+    try:
+        book.apply(trade)
+    except NegativeHolding as exc:
+        raise _invalid(loc, f"{exc}; a holding cannot go negative", "negative_holding") from exc
+    return book.ledger()
+
+
 def _with_ids(ledger: Ledger, ids: Mapping[int, int]) -> Ledger:
     """The ledger with pending transactions' ids replaced by their stored ones."""
     realized = {ids.get(k, k): v for k, v in ledger.realized.items()}
-    return Ledger(ledger.method, ledger.holdings, realized)
+    last = ledger.last
+    if last is not None:
+        last = (last[0], ids.get(last[1], last[1]))
+    return Ledger(ledger.method, ledger.holdings, realized, ledger.lots, last)
 
 
 async def update_transaction(
@@ -617,7 +647,8 @@ async def _record(
     await session.execute(stale)
     await session.flush()
     await _save_snapshot(session, portfolio.id, valuation, utcnow())
-    if all(tx_id < PENDING_ID for tx_id in ledger.realized):  # every id is a stored one
+    ids = [*ledger.realized, *(() if ledger.last is None else (ledger.last[1],))]
+    if all(tx_id < PENDING_ID for tx_id in ids):  # every id in it is a stored one
         settled = _ledger_json(ledger, portfolio.revision)
         session.info.setdefault(_SETTLED, {})[portfolio.id] = settled
 
@@ -678,6 +709,8 @@ def _ledger_json(ledger: Ledger, revision: int) -> dict[str, Any]:
             for coin, h in ledger.holdings.items()
         },
         "realized": {str(k): str(v) for k, v in ledger.realized.items()},
+        "lots": {coin: [[str(q), str(c)] for q, c in lots] for coin, lots in ledger.lots.items()},
+        "last": None if ledger.last is None else [ledger.last[0].isoformat(), ledger.last[1]],
     }
 
 
@@ -695,7 +728,14 @@ def _ledger_from_json(body: Mapping[str, Any]) -> Ledger:
             Decimal(last),
         )
     realized_by_id = {int(k): Decimal(v) for k, v in body["realized"].items()}
-    return Ledger(body["method"], holdings, realized_by_id)
+    lots = {
+        coin: tuple((Decimal(q), Decimal(c)) for q, c in coin_lots)
+        for coin, coin_lots in body.get("lots", {}).items()
+    }
+    last = body.get("last")
+    if last is not None:
+        last = (datetime.fromisoformat(last[0]), int(last[1]))
+    return Ledger(body["method"], holdings, realized_by_id, lots, last)
 
 
 def _cached_ledger(
