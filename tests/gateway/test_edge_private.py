@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from cryptodash.auth import private_answer_check
-from cryptodash.edge import EdgeCache
+from cryptodash.auth import CurrentUser, private_answer_check
+from cryptodash.edge import EdgeCache, fresh_for
 from cryptodash.gateway.middleware import Gateway
 from cryptodash.portfolio import service
 from tests.apps import running
@@ -154,6 +154,24 @@ async def test_a_deactivated_account_is_refused_at_once(edge: Edge) -> None:
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "account_disabled"
     assert edge.hits() == hits
+
+
+async def test_an_authenticated_route_marked_for_everyone_is_not_kept_for_everyone(
+    edge: Edge,
+) -> None:
+    """A guard against a mistake: `fresh_for` without `per_user` on a route that takes the
+    caller. The app authenticated the request, so its answer is not kept for all."""
+
+    @fresh_for(1)
+    async def mine(user: CurrentUser) -> dict[str, int]:
+        return {"user": user.id}
+
+    edge.env.app.router.add_api_route("/api/test-edge/mine", mine, methods=["GET"])
+    stranger = await new_account(edge.env.client)
+    for account in (edge.owner, stranger, edge.owner):
+        response = await edge.env.client.get("/api/test-edge/mine", headers=account.headers)
+        assert response.json() == {"user": account.id}
+    assert (await edge.env.client.get("/api/test-edge/mine")).status_code == 401
 
 
 # --------------------------------------------------------------------------- the store

@@ -281,9 +281,8 @@ class Gateway:
     ) -> Send:
         """`send`, keeping the answer in the edge cache when it is a 200 of a route marked
         `fresh_for`, whole in one body message. The headers are the app's own, taken before
-        CORS and the gateway's are added (they are added again to every answer served). A
-        `per_user` route's answer is kept under the request's `Authorization` for the user
-        the app authenticated, with the versions the route declared (`depends_on`)."""
+        CORS and the gateway's are added (they are added again to every answer served); see
+        `_keep` for which answers are kept."""
         kept: tuple[tuple[bytes, bytes], ...] | None = None
 
         async def record(message: Message) -> None:
@@ -292,28 +291,10 @@ class Gateway:
                 if message["status"] == 200:
                     kept = tuple(message.get("headers", ()))
             elif kept is not None:
-                endpoint = scope.get("endpoint")
-                ttl = edge_ttl(endpoint)
-                if ttl is not None and not message.get("more_body", False):
-                    private: dict[str, Any] = {}
-                    if is_per_user(endpoint):
-                        user = scope.get("state", {}).get("auth_user")
-                        private = {
-                            "authorization": authorization or b"",
-                            "user": None if user is None else user.id,
-                            "versions": declared_versions(scope),
-                        }
-                    if (not private or private["authorization"]) and edge.put(
-                        scope["path"],
-                        scope["query_string"],
-                        status=200,
-                        headers=list(kept),
-                        body=message.get("body", b""),
-                        route=route_template(scope),
-                        ttl=ttl,
-                        **private,
-                    ):
-                        self._edge_stores.inc()
+                whole = not message.get("more_body", False)
+                body = message.get("body", b"")
+                if whole and _keep(edge, scope, authorization, kept, body):
+                    self._edge_stores.inc()
                 kept = None
             await send(message)
 
@@ -324,6 +305,41 @@ class Gateway:
         if not self.access_log or path in _QUIET_PATHS:
             return False
         return status >= 400 or self.sample >= 1 or random.random() < self.sample
+
+
+def _keep(
+    edge: EdgeCache,
+    scope: Scope,
+    authorization: bytes | None,
+    headers: tuple[tuple[bytes, bytes], ...],
+    body: bytes,
+) -> bool:
+    """Keep a 200 in the edge cache when its route is marked `fresh_for`: for everyone, or
+    for a `per_user` route under the request's `Authorization`, for the user the app
+    authenticated, with the versions the route declared (`depends_on`)."""
+    endpoint = scope.get("endpoint")
+    ttl = edge_ttl(endpoint)
+    if ttl is None:
+        return False
+    user = scope.get("state", {}).get("auth_user")
+    path, query = scope["path"], scope["query_string"]
+    answer: dict[str, Any] = {
+        "status": 200,
+        "headers": list(headers),
+        "body": body,
+        "route": route_template(scope),
+        "ttl": ttl,
+    }
+    if not is_per_user(endpoint):
+        # The app authenticated this request, so the answer may be the caller's own: a route
+        # marked for everyone by mistake is not kept for everyone.
+        return user is None and edge.put(path, query, **answer)
+    if user is None or not authorization:
+        return False
+    versions = declared_versions(scope)
+    return edge.put(
+        path, query, authorization=authorization, user=user.id, versions=versions, **answer
+    )
 
 
 def _declared(value: bytes) -> int:
