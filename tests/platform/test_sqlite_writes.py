@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cryptodash.gateway.errors import install_error_handlers
 from cryptodash.platform import db as db_module
@@ -95,15 +96,21 @@ async def test_writers_queue_in_order_and_a_long_wait_is_database_is_locked(
 
 
 @pytest.mark.parametrize(
-    ("message", "status"), [("database is locked", 503), ("disk I/O error", 500)]
+    ("error", "status"),
+    [
+        (OperationalError("INSERT …", {}, Exception("database is locked")), 503),
+        (OperationalError("INSERT …", {}, Exception("disk I/O error")), 500),
+        # Every pooled connection busy for the pool's whole timeout: saturated, not broken.
+        (PoolTimeout("QueuePool limit of size 10 overflow 20 reached"), 503),
+    ],
 )
-async def test_a_locked_database_is_a_retryable_503(message: str, status: int) -> None:
+async def test_a_locked_database_is_a_retryable_503(error: Exception, status: int) -> None:
     app = FastAPI()
     install_error_handlers(app)
 
     @app.post("/write")
     async def write() -> None:
-        raise OperationalError("INSERT …", {}, Exception(message))
+        raise error
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

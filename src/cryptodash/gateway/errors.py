@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -159,8 +160,17 @@ def document_error_body(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+async def _pool_exhausted(request: Request, exc: Exception) -> Response:
+    """Every pooled connection busy for the pool's whole timeout: the database is reachable
+    but saturated. The request did not happen; a retryable 503, not our bug."""
+    log.warning("database_pool_exhausted", method=request.method, path=request.url.path)
+    body = error_body(503, "Temporarily unavailable: the database is busy; retry shortly")
+    return _json(503, body, {"Retry-After": "1"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
