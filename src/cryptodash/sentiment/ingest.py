@@ -142,7 +142,7 @@ class Pipeline:
     async def ingest(self, raws: Sequence[RawArticle]) -> int:
         now = self.clock()
         prepared = service.prepare(raws, self.detector, now)
-        async with self.db.session() as session:
+        async with self.db.session(writes=False) as session:  # a read: no write lock
             fresh = await service.drop_known(session, prepared)
         if not fresh:
             return 0

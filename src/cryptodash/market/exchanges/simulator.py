@@ -49,8 +49,9 @@ SOURCE = "simulator"
 YEAR = 365.25 * 86_400
 HOURLY_HISTORY_FACTOR = 30
 """Hourly history reaches this many times further back than the 1m history."""
-WRITE_CHUNK = 1000
-"""Candles per transaction: small enough that requests are never held up for long."""
+WRITE_CHUNK = 250
+"""Candles per transaction: small enough that requests are never held up for long (a chunk of
+1,000 held SQLite's write lock for up to 450 ms under load, writes queueing behind it)."""
 
 
 def needed_first(interval: str, end: int, now: float) -> bool:
