@@ -11,7 +11,7 @@ import asyncio
 import collections
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -559,28 +559,29 @@ class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
         _WRITING.add(self._connection)
 
     def commit(self) -> None:
-        if self._connection not in _WRITING:
+        if not self._end_inline(sqlite3.Connection.commit):  # appends to the WAL, no checkpoint
             super().commit()
-            return
-        _WRITING.discard(self._connection)
-        try:
-            self._connection._conn.commit()  # appends to the WAL: no checkpoint, no fsync
-        except Exception as error:
-            self._handle_exception(error)
 
     def rollback(self) -> None:
-        if self._connection not in _WRITING:
-            # The pool resets every connection it takes back: after a COMMIT there is nothing
-            # to roll back, and asking the thread would cost the writer a turn of the loop.
-            raw: sqlite3.Connection | None = self._connection._connection
-            if raw is not None and raw.in_transaction:
-                super().rollback()
+        if self._end_inline(sqlite3.Connection.rollback):
             return
+        # The pool resets every connection it takes back: after a COMMIT there is nothing to
+        # roll back, and asking the thread would cost the writer a turn of the loop.
+        raw: sqlite3.Connection | None = self._connection._connection
+        if raw is not None and raw.in_transaction:
+            super().rollback()
+
+    def _end_inline(self, end: Callable[[sqlite3.Connection], None]) -> bool:
+        """End a write transaction inline (`end`: commit or rollback); False when this
+        connection is not in one (then the adapter's own way, in the driver's thread)."""
+        if self._connection not in _WRITING:
+            return False
         _WRITING.discard(self._connection)
         try:
-            self._connection._conn.rollback()
+            end(self._connection._conn)
         except Exception as error:
             self._handle_exception(error)
+        return True
 
 
 def _one_trip_cursors(dbapi_connection: Any, _: Any) -> None:

@@ -93,7 +93,7 @@ async def update_portfolio(
     )
     read = PortfolioRead.model_validate(portfolio)
     await session.commit()
-    await service.invalidate(session, cache, user_id=user.id, portfolio_id=portfolio_id)
+    await service.after_write(session, cache, user_id=user.id, portfolio_id=portfolio_id)
     return read
 
 
@@ -103,7 +103,7 @@ async def delete_portfolio(
 ) -> Response:
     await service.delete(session, cache, user_id=user.id, portfolio_id=portfolio_id)
     await session.commit()
-    await service.invalidate(session, cache, user_id=user.id, portfolio_id=portfolio_id)
+    await service.after_write(session, cache, user_id=user.id, portfolio_id=portfolio_id)
     return Response(status_code=NO_CONTENT)
 
 
@@ -152,7 +152,7 @@ async def add_transaction(
         data=body,
     )
     await session.commit()
-    await service.invalidate(session, cache, user_id=user.id, portfolio_id=portfolio_id)
+    await service.after_write(session, cache, user_id=user.id, portfolio_id=portfolio_id)
     return read
 
 
@@ -192,7 +192,7 @@ async def import_transactions(
         text=text,
     )
     await session.commit()
-    await service.invalidate(session, cache, user_id=user.id, portfolio_id=portfolio_id)
+    await service.after_write(session, cache, user_id=user.id, portfolio_id=portfolio_id)
     return ImportResult(imported=imported)
 
 
@@ -248,7 +248,7 @@ async def update_transaction(
         data=body,
     )
     await session.commit()
-    await service.invalidate(session, cache, user_id=user.id, portfolio_id=portfolio_id)
+    await service.after_write(session, cache, user_id=user.id, portfolio_id=portfolio_id)
     return read
 
 
@@ -271,7 +271,7 @@ async def delete_transaction(
         tx_id=tx_id,
     )
     await session.commit()
-    await service.invalidate(session, cache, user_id=user.id, portfolio_id=portfolio_id)
+    await service.after_write(session, cache, user_id=user.id, portfolio_id=portfolio_id)
     return Response(status_code=NO_CONTENT)
 
 

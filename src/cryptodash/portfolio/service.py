@@ -9,7 +9,7 @@ that bumps `portfolios.revision`), replays *all* its transactions with the chang
 refuses it (`Invalid`, nothing written) when any holding would go negative at any moment.
 Then `portfolio_assets` is rewritten from the replay, snapshots from the change's time on are
 dropped (they described other holdings) and one is recorded at the current value. The caller
-commits, then calls `invalidate`, which caches the ledger the write computed.
+commits, then calls `after_write`, which caches the ledger the write computed.
 
 Cache. `portfolio:{user_id}:{portfolio_id}` (5 min) holds the portfolio's *ledger* — what its
 transactions add up to per coin, independent of prices — stamped with the revision it was
@@ -235,7 +235,7 @@ _SETTLED = "portfolio_ledger_after_commit"
 """`session.info` key: {portfolio id: the ledger JSON a write left, stamped with its revision}."""
 
 
-async def invalidate(
+async def after_write(
     session: AsyncSession, cache: Cache, *, user_id: int, portfolio_id: int
 ) -> None:
     """Call after committing a write: the cached ledger becomes the one the write computed
