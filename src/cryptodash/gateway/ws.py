@@ -330,6 +330,18 @@ class Connection:
         expires = iso_z(user.expires_at) if user.expires_at else None
         self._ack({"type": "authenticated", "user_id": user.id, "expires_at": expires}, ref)
 
+    def _token_left(self) -> float:
+        """Seconds the access token has left (at most `PORTFOLIO_REFRESH_SECONDS`); closes
+        with `token_expired` when it has none."""
+        user = self.user
+        assert user is not None
+        left = PORTFOLIO_REFRESH_SECONDS
+        if user.expires_at is not None:
+            left = min(left, (user.expires_at - datetime.now(UTC)).total_seconds())
+        if left <= 0:
+            raise Closing(CLOSE_UNAUTHORIZED, "token_expired", "The access token expired")
+        return left
+
     async def _verify(self, token: str) -> AuthUser:
         try:
             return await self.realtime.portfolios.authenticate(token)
@@ -411,15 +423,10 @@ class Connection:
         settle_until = 0.0
         check_every = min(SESSION_CHECK_SECONDS, self.realtime.portfolios.session_check_seconds)
         while True:
-            user = self.user
-            assert user is not None
             assert self.token is not None
-            left = PORTFOLIO_REFRESH_SECONDS
-            if user.expires_at is not None:
-                left = (user.expires_at - datetime.now(UTC)).total_seconds()
-            if left <= 0:
-                raise Closing(CLOSE_UNAUTHORIZED, "token_expired", "The access token expired")
-            await asyncio.sleep(min(interval, left))
+            await asyncio.sleep(min(interval, self._token_left()))
+            # Woken at the token's expiry, it is that, not a failed check of the token.
+            self._token_left()
             now = loop.time()
             if now - checked >= check_every:
                 checked = now
