@@ -5,6 +5,7 @@ market persister stores from the same ticks."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from datetime import UTC, datetime
@@ -261,6 +262,56 @@ async def test_the_correlation_job_skips_matrices_without_data(db: Database) -> 
     assert body["as_of"] == service.iso(hour)
 
 
+async def test_the_correlation_job_recomputes_a_matrix_only_when_a_candle_closed(
+    db: Database,
+) -> None:
+    """Between two closes of its interval a matrix cannot change, so the job writes it again
+    as it was (keeping it alive) without reading the store; a new closed bucket, or
+    RECOMPUTE_EVERY seconds, recomputes it (taking in a corrected candle)."""
+    from cryptodash.analytics.jobs import RECOMPUTE_EVERY, Computed, refresh_correlations
+
+    cache = MemoryCache(Metrics())
+    key = service.correlation_key(168, None, "1h")
+    hour = int(time.time() // 3600) * 3600 - 3600  # a past hour: nothing else closes in it
+    history = {}
+    for seed, coin in enumerate(("bitcoin", "ethereum", "solana")):
+        history[coin] = walk_candles(hour - 3600 * 200, "1h", 200, seed=seed)
+        await store(db, coin, "1h", history[coin])
+
+    async def fresh(now: float) -> bytes:
+        async with db.read_session() as session:
+            body = await service.correlation_body(
+                session, UNIVERSE, list(UNIVERSE.ids), "1h", 168, now=now
+            )
+        return orjson.dumps(body)
+
+    computed: dict[str, Computed] = {}
+    now = hour + 100.0
+    assert await refresh_correlations(db, cache, UNIVERSE, now=now, computed=computed) == 1
+    first = await cache.get(key)
+    assert first == await fresh(now)
+    assert orjson.loads(first or b"")["as_of"] == service.iso(hour)
+
+    old = history["ethereum"][-10]  # a correction inside the window, as a backfill makes
+    await store(db, "ethereum", "1h", [dataclasses.replace(old, close=old.close * 2)])
+    corrected = await fresh(now + 60)
+    assert corrected != first
+    await cache.close()  # drop the entry: the next run writes it again
+    assert await refresh_correlations(db, cache, UNIVERSE, now=now + 60, computed=computed) == 1
+    assert await cache.get(key) == first  # the same bucket: not recomputed
+
+    later = now + RECOMPUTE_EVERY
+    assert await refresh_correlations(db, cache, UNIVERSE, now=later, computed=computed) == 1
+    assert await cache.get(key) == corrected
+
+    nxt = walk_candles(hour, "1h", 1, seed=5, price=float(history["bitcoin"][-1].close))
+    await store(db, "bitcoin", "1h", nxt)  # the hour closes
+    after = hour + 3600 + 100.0
+    assert await refresh_correlations(db, cache, UNIVERSE, now=after, computed=computed) == 1
+    assert await cache.get(key) == await fresh(after)
+    assert orjson.loads(await cache.get(key) or b"")["as_of"] == service.iso(hour + 3600)
+
+
 async def test_coins_split_across_group_members(db: Database) -> None:
     """Two members of the group: each coin's state lives in the member that owns its
     partition, and the live values of every coin still reach the cache."""
@@ -323,3 +374,34 @@ async def test_older_history_written_after_the_first_tick_is_taken_in(
     # stored closes and that close.
     expected = ind.sma(np.append(closes, 3000.0), 200)[-1]
     assert live == pytest.approx(expected, rel=1e-9)
+
+
+async def test_an_interval_with_no_history_at_the_first_tick_takes_it_in_later(
+    db: Database, consumer_parts: tuple[IndicatorConsumer, MemoryCache, MemoryBus]
+) -> None:
+    """A fresh demo writes the longer intervals' history last: at the first tick the 4h
+    series has no stored candle at all. The recheck takes in the whole history then (an
+    empty series has no last candle to line up with)."""
+    consumer, cache, _ = consumer_parts
+    size = 4 * 3600
+    if time.time() % size > size - 90:  # the recheck below must see the same closed bucket
+        await asyncio.sleep(size - time.time() % size + LATENESS + 1)
+    now = time.time()
+    last_closed = int(now // size) * size - size
+    history = walk_candles(last_closed - 259 * size, "4h", 260, seed=4)
+    feed = Feed()
+    at = datetime.fromtimestamp(now, UTC)
+    await consumer(feed.message(Tick("solana", "binance", D("150"), D("1"), at, "USDT")))
+    await consumer.flush(now)
+    state = consumer.coins["solana"]
+    assert state.series["4h"].count == 0
+    assert "4h" in state.short
+
+    await store(db, "solana", "4h", history)
+    await consumer.flush(now + 16)
+    assert state.series["4h"].count == 260
+    assert state.series["4h"].last_time == last_closed
+    assert "4h" not in state.short
+    closes = np.array([float(c.close) for c in history])
+    live = (await entry(cache, "sma_200", "solana", "4h"))["value"]
+    assert live == pytest.approx(ind.sma(np.append(closes, 150.0), 200)[-1], rel=1e-9)

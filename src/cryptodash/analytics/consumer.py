@@ -307,7 +307,8 @@ class IndicatorConsumer:
     async def _deepen(self, coin: CoinState, now: float) -> bool:
         """Build the short series again from the store, where its older history may have
         arrived since (a simulator writing it after its first ticks, a backfill): a series is
-        replaced when the store now holds more of it, ending at the same closed candle."""
+        replaced when the store now holds more of it, ending at the same closed candle (any
+        history, for a series with no closed candle yet)."""
         coin.rechecks += 1
         source = self.universe.primary_source(coin.coin_id) or ""
         changed = False
@@ -328,7 +329,10 @@ class IndicatorConsumer:
                     done = [c for c in stored if c.time + size <= now - LATENESS]
                     fresh = SeriesState(interval, self.metrics)
                     await replay(fresh, service.regular(done, interval))
-                    if fresh.last_time == old.last_time and fresh.count > old.count:
+                    # An empty series takes any history; one with candles only a history
+                    # ending at its own last candle (the store may lag the ticks by one).
+                    same_end = old.last_time is None or fresh.last_time == old.last_time
+                    if same_end and fresh.count > old.count:
                         coin.series[interval] = fresh
                         changed = True
                     if coin.series[interval].count >= WARM_CANDLES:

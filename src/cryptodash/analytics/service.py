@@ -458,8 +458,10 @@ async def correlation_body(
     coin_ids: Sequence[str],
     interval: str,
     window: int,
+    *,
+    now: float | None = None,
 ) -> dict[str, Any]:
-    end, closes = await aligned_closes(session, universe, coin_ids, interval, window + 1)
+    end, closes = await aligned_closes(session, universe, coin_ids, interval, window + 1, now=now)
     matrix = indicators.correlation_matrix(closes, window)
     size = interval_seconds(interval)
     return {
