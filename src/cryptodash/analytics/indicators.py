@@ -294,17 +294,21 @@ def _rsi_run(x: FloatArray, p: int, out: FloatArray) -> None:
         change = x[lo:hi] - x[lo - 1 : hi - 1]
         gains = np.maximum(change, 0.0)
         losses = np.maximum(np.negative(change, out=change), 0.0, out=change)
+        # The recursion's state after an infinite input (a change between two absurd closes
+        # that overflows) is NaN, as in lfilter (0·∞), from one block to the next too.
+        carry = 0.0 * float(gains[-1]), 0.0 * float(losses[-1])
         smooth_into(gains, alpha, avg_gain, gains)
         smooth_into(losses, alpha, avg_loss, losses)
-        avg_gain, avg_loss = float(gains[-1]), float(losses[-1])
+        avg_gain, avg_loss = float(gains[-1]) + carry[0], float(losses[-1]) + carry[1]
         out[lo:hi] = rsi_value(gains, losses)
 
 
 def rsi_value(avg_gain: Any, avg_loss: Any) -> Any:
-    """100·gain/(gain+loss), 50 when nothing moved; NumPy division for arrays and floats."""
+    """100·gain/(gain+loss), 50 when nothing moved, NaN when an average is; NumPy division
+    for arrays and floats. The share is taken first: 100·gain overflows for huge averages."""
     total = np.add(avg_gain, avg_loss)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0.0, np.divide(np.multiply(100.0, avg_gain), total), 50.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return np.where(total == 0.0, 50.0, np.multiply(100.0, np.divide(avg_gain, total)))
 
 
 def _warm_up_output(n: int, warm_up: int, clean: bool) -> FloatArray:

@@ -39,6 +39,12 @@ def _clean(value: float) -> float:
     return value if math.isfinite(value) else NAN
 
 
+def _carried(average: float, value: float) -> float:
+    """The state an exponential recursion carries after `value`, as the batch side's lfilter
+    carries it: NaN after an infinite value (its state adds 0·value), else the average."""
+    return average + 0.0 * value
+
+
 def _log_return(prev: float, cur: float) -> float:
     """As `indicators.returns(log=True)`: log1p of the relative change, NumPy's log1p."""
     if not (prev > 0.0 and cur > 0.0):
@@ -200,8 +206,9 @@ class EMA:
             mean = state[3]
             return mean, state, mean, 0.0
         alpha = self._alpha
-        deviation = alpha * (x - self._base) + (1.0 - alpha) * self._deviation
-        return deviation + self._base, False, self._base, deviation
+        change = x - self._base
+        deviation = alpha * change + (1.0 - alpha) * self._deviation
+        return deviation + self._base, False, self._base, _carried(deviation, change)
 
     def update(self, value: float) -> float:
         result, seed_state, base, deviation = self._step(value)
@@ -247,7 +254,8 @@ class RSI:
         alpha = self._alpha
         avg_gain = alpha * gain + (1.0 - alpha) * self._gain
         avg_loss = alpha * loss + (1.0 - alpha) * self._loss
-        return float(rsi_value(avg_gain, avg_loss)), (x, avg_gain, avg_loss, False, False)
+        result = float(rsi_value(avg_gain, avg_loss))
+        return result, (x, _carried(avg_gain, gain), _carried(avg_loss, loss), False, False)
 
     def update(self, value: float) -> float:
         result, (prev, gain, loss, gain_state, loss_state) = self._step(value)
