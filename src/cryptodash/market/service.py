@@ -286,12 +286,16 @@ async def _refresh_candles(
         body = await _candles_body(cache, db, key, **query)
     finally:
         _IN_FLIGHT.pop(flight, None)
-    bodies = _LAST_BODIES.setdefault(db, OrderedDict())
-    bodies[key] = body
-    bodies.move_to_end(key)
-    while len(bodies) > MAX_LAST_BODIES:
-        bodies.popitem(last=False)
+    _remember(_LAST_BODIES.setdefault(db, OrderedDict()), key, body)
     return body
+
+
+def _remember(recent: OrderedDict[str, Any], key: str, value: Any) -> None:
+    """Keep `value` as the most recent of `recent`, dropping the oldest past MAX_LAST_BODIES."""
+    recent[key] = value
+    recent.move_to_end(key)
+    while len(recent) > MAX_LAST_BODIES:
+        recent.popitem(last=False)
 
 
 def _retrieve(task: asyncio.Task[bytes]) -> None:
@@ -369,10 +373,7 @@ async def _candles_body(
     else:
         queried_at = clock
     if latest:
-        windows[key] = _Window(times, items, queried_at)
-        windows.move_to_end(key)
-        while len(windows) > MAX_LAST_BODIES:
-            windows.popitem(last=False)
+        _remember(windows, key, _Window(times, items, queried_at))
     head = orjson.dumps(
         {"coin_id": coin_id, "interval": interval, "source": source, "quote": quote_for(source)}
     )
