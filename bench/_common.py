@@ -151,6 +151,7 @@ def server_env(redis_url: str | None = None, **extra: str) -> dict[str, str]:
         CRYPTODASH_RATE_LIMIT_ANON_PER_MIN="100000000",
         CRYPTODASH_RATE_LIMIT_USER_PER_MIN="100000000",
         CRYPTODASH_RATE_LIMIT_AUTH_PER_MIN="100000",
+        CRYPTODASH_RATE_LIMIT_WS_PER_MIN="100000000",
         # No network here: the sentiment model is not downloaded (VADER scores instead).
         HF_HUB_OFFLINE="1",
     )
