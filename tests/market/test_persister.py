@@ -153,9 +153,14 @@ async def test_a_redelivered_message_is_applied_once(db: Database) -> None:
     assert p.duplicates == len(batch)
 
 
-async def test_redelivery_to_a_new_consumer_uses_the_stored_offsets(db: Database) -> None:
+@pytest.mark.parametrize("late", [0, 70], ids=["same-minute", "minute-ended"])
+async def test_redelivery_to_a_new_consumer_uses_the_stored_offsets(
+    db: Database, late: int
+) -> None:
     """Kafka redelivers from the last commit to whoever owns the partition next: the rows, the
-    forming candles and the offsets were written together, so it continues exactly."""
+    forming candles and the offsets were written together, so it continues exactly; also when
+    the minute of the redelivered ticks has ended by the time they come (the successor
+    continues the stored candles of every bucket from its first tick's on, not only now's)."""
     base = now_second()
     first = sample_ticks(base)
     later = [
@@ -165,7 +170,7 @@ async def test_redelivery_to_a_new_consumer_uses_the_stored_offsets(db: Database
     all_messages = messages(first + later)
     # One wall clock for all three, so that buckets closing while a slow machine runs this do
     # not make the runs differ.
-    clock = lambda: base + timedelta(seconds=3)  # noqa: E731
+    clock = lambda: base + timedelta(seconds=3 + late)  # noqa: E731
 
     reference = persister(db, durable_offsets=True, consumer="reference", clock=clock)
     await deliver(reference, all_messages)

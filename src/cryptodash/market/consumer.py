@@ -279,7 +279,12 @@ class PricePersister:
             await self._rebase(now)
         new_series = {(t.coin_id, t.source) for t in ticks} - self.aggregators.keys()
         if new_series:
-            await self._seed(new_series, now)
+            first: dict[tuple[str, str], datetime] = {}
+            for t in ticks:
+                key = (t.coin_id, t.source)
+                if key in new_series and (key not in first or t.timestamp < first[key]):
+                    first[key] = t.timestamp
+            await self._seed(first, now)
         for tick in ticks:
             self.books[tick.coin_id].apply(tick)
             self.aggregators[(tick.coin_id, tick.source)].add(
@@ -312,21 +317,22 @@ class PricePersister:
             book.window.rebase(boundary, stats[coin_id])
         self._last_rebase = time.monotonic()
 
-    async def _seed(self, series: set[tuple[str, str]], now: datetime) -> None:
-        """New aggregators continue the stored forming candles (after a restart or when a
-        partition moves here) instead of overwriting them."""
-        seeds: dict[tuple[str, str], dict[str, Candle]] = {}
+    async def _seed(self, first: dict[tuple[str, str], datetime], now: datetime) -> None:
+        """New aggregators continue the stored candles (after a restart or when a partition
+        moves here) instead of overwriting them: every bucket from the one holding a series'
+        first tick (`first`) to now's, since a redelivered tick's bucket may have ended."""
+        seeds: dict[tuple[str, str], list[tuple[str, Candle]]] = {}
         try:
             async with self.db.read_session() as session:
-                for coin_id, source in series:
-                    seeds[(coin_id, source)] = await service.current_candles(
-                        session, coin_id, source, now
+                for (coin_id, source), since in first.items():
+                    seeds[(coin_id, source)] = await service.forming_candles(
+                        session, coin_id, source, since, now
                     )
         except Exception as exc:
             log.warning("market_seed_failed", error=repr(exc))
-        for key in series:
+        for key in first:
             aggregator = CandleAggregator(lateness=LATENESS)
-            for interval, candle in seeds.get(key, {}).items():
+            for interval, candle in seeds.get(key, []):
                 aggregator.seed(interval, candle)
             self.aggregators[key] = aggregator
 

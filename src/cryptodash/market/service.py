@@ -468,29 +468,29 @@ async def list_candles(
     return [_candle(r) for r in reversed(records)]
 
 
-async def current_candles(
-    session: AsyncSession, coin_id: str, source: str, at: datetime
-) -> dict[str, Candle]:
-    """The stored candle of the bucket containing `at`, per interval (seeds for a restarted
-    aggregator)."""
-    epoch = at.timestamp()
+async def forming_candles(
+    session: AsyncSession, coin_id: str, source: str, since: datetime, at: datetime
+) -> list[tuple[str, Candle]]:
+    """The stored candles of the buckets from the one containing `since` to the one
+    containing `at`, per interval, oldest first (seeds for a restarted aggregator: the
+    buckets its first ticks fall into may have ended already)."""
+    first, last = min(since, at).timestamp(), at.timestamp()
     wanted = [
         and_(
             CandleRecord.interval == name,
-            CandleRecord.time == _at(int(epoch // size) * size),
+            CandleRecord.time >= _at(int(first // size) * size),
+            CandleRecord.time <= _at(int(last // size) * size),
         )
         for name, size in INTERVALS.items()
     ]
     records = (
         await session.execute(
-            _select_candles().where(
-                CandleRecord.coin_id == coin_id,
-                CandleRecord.source == source,
-                or_(*wanted),
-            )
+            _select_candles()
+            .where(CandleRecord.coin_id == coin_id, CandleRecord.source == source, or_(*wanted))
+            .order_by(CandleRecord.time)
         )
     ).all()
-    return {r.interval: _candle(r) for r in records}
+    return [(r.interval, _candle(r)) for r in records]
 
 
 def derived_intervals(source: str, interval: str) -> tuple[str, ...]:
