@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from cryptodash.market import service as market
 from cryptodash.market.candles import Candle, interval_seconds
 from cryptodash.market.coins import Universe
+from cryptodash.market.consumer import LATENESS
 from cryptodash.platform import schema
 from cryptodash.platform.db import Database
 
@@ -54,3 +57,11 @@ async def store(
 ) -> None:
     async with db.session() as session:
         await market.upsert_candles(session, (((coin_id, source, interval), c) for c in candles))
+
+
+async def away_from_a_minute_boundary() -> None:
+    """Within LATENESS of a new minute the bucket that just ended is still the live one (it
+    waits for late trades), so a tick in the new minute would not move the live values yet."""
+    second = time.time() % 60
+    if not LATENESS + 1 < second < 55:
+        await asyncio.sleep((LATENESS + 1.5 - second) % 60)

@@ -26,7 +26,7 @@ from cryptodash.platform.bus import MemoryBus, Message, partition_for
 from cryptodash.platform.cache import MemoryCache
 from cryptodash.platform.db import Database
 from cryptodash.platform.metrics import Metrics
-from tests.analytics.conftest import UNIVERSE, store, walk_candles
+from tests.analytics.conftest import UNIVERSE, away_from_a_minute_boundary, store, walk_candles
 
 D = Decimal
 
@@ -138,14 +138,6 @@ async def test_values_are_the_batch_values_over_the_stored_candles(
     await consumer.flush(now + 0.5)
     await bus.drain()
     assert len(received) == before
-
-
-async def away_from_a_minute_boundary() -> None:
-    """Within LATENESS of a new minute the bucket that just ended is still the live one (it
-    waits for late trades), so a tick in the new minute would not move the live values yet."""
-    second = time.time() % 60
-    if not LATENESS + 1 < second < 55:
-        await asyncio.sleep((LATENESS + 1.5 - second) % 60)
 
 
 async def test_a_tick_moves_the_live_values_and_publishes(

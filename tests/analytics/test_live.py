@@ -16,7 +16,7 @@ from cryptodash.market.ingest import publish_tick
 from cryptodash.market.normalize import Tick
 from cryptodash.platform.bus import MemoryBus, Message
 from cryptodash.runtime import Platform
-from tests.analytics.conftest import store, walk_candles
+from tests.analytics.conftest import away_from_a_minute_boundary, store, walk_candles
 from tests.apps import make_settings, running
 from tests.helpers import eventually
 
@@ -29,6 +29,7 @@ async def test_published_ticks_become_live_values(data_dir: Path) -> None:
         assert isinstance(bus, MemoryBus)
         assert platform.db is not None
         await platform.schema_ready.wait()
+        await away_from_a_minute_boundary()  # a tick then moves the live values at once
         minute = int(time.time() // 60) * 60
         await store(platform.db, "bitcoin", "1m", walk_candles(minute - 60 * 60, "1m", 60, seed=3))
         updates: list[Message] = []
