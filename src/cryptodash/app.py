@@ -23,7 +23,7 @@ from cryptodash.gateway.errors import document_error_body, install_error_handler
 from cryptodash.gateway.frontend import default_frontend_dir, serve_frontend
 from cryptodash.gateway.health import router as health_router
 from cryptodash.gateway.meta import router as meta_router
-from cryptodash.gateway.middleware import Gateway
+from cryptodash.gateway.middleware import GatewayApp
 from cryptodash.gateway.proxy import Proxy
 from cryptodash.gateway.realtime import Realtime
 from cryptodash.gateway.security import Cors, RateLimits
@@ -86,7 +86,7 @@ async def prepare_schema(platform: Platform, *, retry_delay: float = 2.0) -> Non
         await asyncio.sleep(retry_delay)
 
 
-def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -> FastAPI:
+def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -> GatewayApp:
     settings = settings or get_settings()
     if service in (ALL_IN_ONE, "users"):
         check_rounds(settings.bcrypt_rounds, settings.env)
@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             await platform.close()
             log.info("stopped", mode=service)
 
-    app = FastAPI(
+    app = GatewayApp(
         title="cryptodash" if service == ALL_IN_ONE else f"cryptodash {service}",
         version=__version__,
         lifespan=lifespan,
@@ -189,14 +189,14 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
         serve_frontend(app, settings.frontend_dir or default_frontend_dir())
 
     # One middleware for the whole edge pipeline (request id, CORS, rate limit, body limit,
-    # security headers, metrics, access log): see `gateway.middleware.Gateway`.
+    # edge cache, security headers, metrics, access log), in front of FastAPI's own stack:
+    # see `gateway.middleware.Gateway`.
     rate_limits = (
         RateLimits(limiter, settings=settings, jwt_secret=jwt_secret, metrics=platform.metrics)
         if limiter is not None
         else None
     )
-    app.add_middleware(
-        Gateway,
+    app.install_gateway(
         metrics=platform.metrics,
         max_body_bytes=settings.max_body_bytes,
         cors=Cors(app, settings.cors_origins),

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import structlog
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -203,7 +204,14 @@ async def test_error_shapes(probe_app_settings) -> None:  # type: ignore[no-unty
             "error": {"code": "not_found", "message": "Thing 7 not found", "request_id": "r7"}
         }
 
-        crash = await client.get("/api/probe/boom", headers={"X-Request-ID": "r500"})
+        with structlog.testing.capture_logs() as logged:
+            crash = await client.get("/api/probe/boom", headers={"X-Request-ID": "r500"})
+        # Logged once, with its traceback (FastAPI's error layer answers it, the gateway logs).
+        errors = [e for e in logged if e["event"] == "unhandled_error"]
+        assert len(errors) == 1, logged
+        assert errors[0]["path"] == "/api/probe/boom"
+        assert errors[0]["exc_info"] is True
+        assert errors[0]["log_level"] == "error"
         assert crash.status_code == 500
         assert crash.headers["x-request-id"] == "r500"
         assert crash.json() == {

@@ -113,10 +113,8 @@ async def edge_app(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Pla
     async with running(settings) as (app, client):
         platform: Platform = app.state.platform
         await eventually(lambda: GROUP in platform.bus._groups)  # type: ignore[attr-defined]
-        await client.get("/health")  # builds the middleware stack
-        gateway: Any = app.middleware_stack
-        while not isinstance(gateway, Gateway):
-            gateway = gateway.app
+        gateway = app.gateway
+        assert isinstance(gateway, Gateway)
         assert gateway.edge is not None
         clock = Clock()
         gateway.edge = EdgeCache(clock=clock)

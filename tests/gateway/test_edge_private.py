@@ -52,10 +52,8 @@ async def edge(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[
         overrides["redis_url"] = request.getfixturevalue("redis_url")
     async with running(settings_for(data_dir, **overrides)) as (app, client):
         env = Env(app, client)
-        await client.get("/health")  # builds the middleware stack
-        gateway: Any = app.middleware_stack
-        while not isinstance(gateway, Gateway):
-            gateway = gateway.app
+        gateway = app.gateway
+        assert isinstance(gateway, Gateway)
         clock = Clock()
         gateway.edge = EdgeCache(clock=clock, check_private=private_answer_check(env.platform))
         owner = await env.account()

@@ -168,7 +168,15 @@ async def _pool_exhausted(request: Request, exc: Exception) -> Response:
     return _json(503, body, {"Retry-After": "1"})
 
 
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    """Any other error: our bug, answered with our 500 body. FastAPI's outermost layer calls
+    this and raises the error on to the gateway in front of it, which logs it (not here, or it
+    would be logged twice)."""
+    return _json(500, error_body(500, "Internal server error"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unhandled)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(OSError, _os_error)

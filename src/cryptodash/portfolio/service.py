@@ -37,8 +37,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -140,12 +140,6 @@ def _check_coin(settings: Settings, coin_id: str, loc: Sequence[str]) -> None:
             f"unknown coin {coin_id!r}; tracked: {', '.join(universe.ids)}",
             "unknown_coin",
         )
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 # --------------------------------------------------------------------------- portfolios
@@ -413,11 +407,32 @@ async def add_transaction(
     if ledger is None:
         stored = await _trades(session, portfolio.id)
         ledger = _replay([*stored, pending], portfolio.cost_basis_method, loc)
-    session.add(row)
-    await session.flush()
+    row.id = await _insert_transaction(session, row)
     ledger = _with_ids(ledger, {PENDING_ID: row.id})
     await _record(session, cache, settings, portfolio, ledger, since=row.executed_at)
     return _read(row, ledger)
+
+
+_TRANSACTIONS: Any = PortfolioTransaction.__table__
+_INSERT_TRANSACTION: Any = sql_insert(_TRANSACTIONS).returning(_TRANSACTIONS.c.id)
+
+
+async def _insert_transaction(session: AsyncSession, row: PortfolioTransaction) -> int:
+    """Store a new transaction (a Core INSERT, not the ORM's unit of work); its id."""
+    inserted = await session.execute(
+        _INSERT_TRANSACTION,
+        {
+            "portfolio_id": row.portfolio_id,
+            "coin_id": row.coin_id,
+            "side": row.side,
+            "quantity": row.quantity,
+            "price": row.price,
+            "fee": row.fee,
+            "executed_at": row.executed_at,
+            "created_at": row.created_at,
+        },
+    )
+    return int(inserted.scalar_one())
 
 
 async def _appended(
@@ -628,24 +643,27 @@ async def _record(
             "the amounts are too large: holdings, prices and values must stay below 10^20",
             "too_large",
         )
-    await session.execute(
-        sql_delete(PortfolioAsset).where(PortfolioAsset.portfolio_id == portfolio.id)
-    )
-    session.add_all(
-        PortfolioAsset(
-            portfolio_id=portfolio.id,
-            coin_id=h.coin_id,
-            quantity=h.quantity,
-            purchase_price=h.average_price,
-            purchase_date=h.opened_at,
-        )
+    dialect = session.get_bind().dialect.name
+    statements = _write_statements(dialect)
+    await session.execute(statements.clear_assets, {"portfolio_id": portfolio.id})
+    held = [
+        {
+            "portfolio_id": portfolio.id,
+            "coin_id": h.coin_id,
+            "quantity": h.quantity,
+            "purchase_price": h.average_price,
+            "purchase_date": h.opened_at,
+        }
         for h in ledger.held
-    )
-    stale = sql_delete(PortfolioHistory).where(PortfolioHistory.portfolio_id == portfolio.id)
-    if since is not None:
-        stale = stale.where(PortfolioHistory.timestamp >= since)
-    await session.execute(stale)
-    await session.flush()
+    ]
+    if held:
+        await session.execute(statements.add_assets, held)
+    if since is None:
+        await session.execute(statements.clear_history, {"portfolio_id": portfolio.id})
+    else:
+        await session.execute(
+            statements.clear_history_since, {"portfolio_id": portfolio.id, "since": since}
+        )
     await _save_snapshot(session, portfolio.id, valuation, utcnow())
     ids = [*ledger.realized, *(() if ledger.last is None else (ledger.last[1],))]
     if all(tx_id < PENDING_ID for tx_id in ids):  # every id in it is a stored one
@@ -657,13 +675,8 @@ async def _save_snapshot(
     session: AsyncSession, portfolio_id: int, valuation: Valuation, at: datetime
 ) -> None:
     one = Decimal(1)
-    stmt = _insert(session, PortfolioHistory.__table__)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["portfolio_id", "timestamp"],
-        set_={"total_value": stmt.excluded.total_value, "cost_basis": stmt.excluded.cost_basis},
-    )
     await session.execute(
-        stmt,
+        _write_statements(session.get_bind().dialect.name).save_snapshot,
         {
             "portfolio_id": portfolio_id,
             "timestamp": at,
@@ -672,6 +685,49 @@ async def _save_snapshot(
             "cost_basis": ratio(valuation.cost_basis, one),
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _WriteStatements:
+    """The statements every write runs, built once per dialect: Core statements on the tables
+    (no ORM unit of work or session synchronisation), their compiled forms cached by
+    SQLAlchemy under a key computed once."""
+
+    clear_assets: Any
+    add_assets: Any
+    clear_history: Any
+    clear_history_since: Any
+    save_snapshot: Any
+
+
+_WRITE_STATEMENTS: dict[str, _WriteStatements] = {}
+
+
+def _write_statements(dialect: str) -> _WriteStatements:
+    statements = _WRITE_STATEMENTS.get(dialect)
+    if statements is not None:
+        return statements
+    assets: Any = PortfolioAsset.__table__
+    history: Any = PortfolioHistory.__table__
+    of_portfolio = history.c.portfolio_id == bindparam("portfolio_id")
+    upsert = (postgresql if dialect == "postgresql" else sqlite).insert(history)
+    statements = _WriteStatements(
+        clear_assets=sql_delete(assets).where(assets.c.portfolio_id == bindparam("portfolio_id")),
+        add_assets=sql_insert(assets),
+        clear_history=sql_delete(history).where(of_portfolio),
+        clear_history_since=sql_delete(history).where(
+            of_portfolio, history.c.timestamp >= bindparam("since")
+        ),
+        save_snapshot=upsert.on_conflict_do_update(
+            index_elements=["portfolio_id", "timestamp"],
+            set_={
+                "total_value": upsert.excluded.total_value,
+                "cost_basis": upsert.excluded.cost_basis,
+            },
+        ),
+    )
+    _WRITE_STATEMENTS[dialect] = statements
+    return statements
 
 
 # --------------------------------------------------------------------------- holdings
