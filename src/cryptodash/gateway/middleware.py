@@ -5,9 +5,9 @@ headers and adds an await per message, which on a cached read cost more than the
 `Gateway` reads the headers once, wraps `send` once and uses header lists built at start-up.
 
 `GatewayApp` puts it in front of FastAPI's own middleware stack rather than inside it (where
-`add_middleware` would): an edge-cache hit is answered before FastAPI's five layers (its
-telemetry check, Starlette's error and body-limit middleware, each wrapping `send`), which
-cost a hit about as much as the gateway's own work.
+`add_middleware` would): an edge-cache hit is answered before FastAPI's layers (its telemetry
+check, Starlette's error and body-limit middleware, the first wrapping `send`), a tenth of
+the Python calls of a hit (74 → 67 per hit of `/api/market/coins`, demo running).
 """
 
 from __future__ import annotations
