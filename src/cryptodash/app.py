@@ -86,6 +86,24 @@ async def prepare_schema(platform: Platform, *, retry_delay: float = 2.0) -> Non
         await asyncio.sleep(retry_delay)
 
 
+SETTLE_SECONDS = (60.0, 600.0)
+"""Seconds after start at which what the process has built since is frozen too."""
+
+
+async def _freeze_settled() -> None:
+    """Freeze again once the process has settled: what the first minutes build (modules
+    imported on first use, the workers' state, the demo's history) lives as long as the
+    process too, and left in the collector's scans it made each gen-2 pass (every few seconds
+    under load) 40-60 ms long. Twice, so at most what those two snapshots held and later
+    dropped in a reference cycle is never collected."""
+    waited = 0.0
+    for at in SETTLE_SECONDS:
+        await asyncio.sleep(at - waited)
+        waited = at
+        gc.collect()
+        gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -> GatewayApp:
     settings = settings or get_settings()
     if service in (ALL_IN_ONE, "users"):
@@ -142,6 +160,7 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
             # such objects paused requests for hundreds of milliseconds under load.
             gc.collect()
             gc.freeze()
+            tasks.append(asyncio.create_task(_freeze_settled(), name="gc:settle"))
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from cryptodash import app as app_module
 from cryptodash.auth import Public
 from cryptodash.deps import SessionDep
 from cryptodash.errors import NotFound
@@ -325,3 +327,20 @@ async def test_requests_wait_for_the_schema_then_get_a_503_not_a_500(
         asyncio.get_running_loop().call_later(0.3, ready.set)
         waited = await client.post("/api/users/register", json=body)
         assert waited.status_code == 201, waited.text
+
+
+async def test_what_the_process_built_since_start_is_frozen_once_settled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Long-lived state built after start (workers, lazily imported modules) leaves the
+    collector's scans once the process has settled, twice."""
+    monkeypatch.setattr(app_module, "SETTLE_SECONDS", (0.01, 0.02))
+    frozen = gc.get_freeze_count()
+    try:
+        state = [[n] for n in range(1000)]  # built after start, kept for the process's life
+        await app_module._freeze_settled()
+        assert gc.get_freeze_count() >= frozen + len(state)
+        scanned = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+        assert not any(id(x) in scanned for x in state)
+    finally:
+        gc.unfreeze()
