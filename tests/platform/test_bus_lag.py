@@ -50,21 +50,23 @@ async def test_lag_grows_while_a_handler_is_stuck_and_clears_after(
         handled.append(message.value["n"])
 
     try:
-        subscription = await bus.subscribe([TOPIC], group, handler)
-        await subscription.wait_assigned()
-        await bus.publish(TOPIC, "bitcoin", {"n": 0})
-        await eventually(lambda: lag_samples(metrics, group), timeout=20)
-        # The handler is stuck on message 0; 30 more arrive on the same partition.
-        for n in range(1, 31):
-            await bus.publish(TOPIC, "bitcoin", {"n": n})
-        await eventually(lambda: max(lag_samples(metrics, group).values()) >= 30, timeout=20)
+        # Within pytest-timeout's 120 s, so that a step that hangs fails here, at its line.
+        async with asyncio.timeout(110):
+            subscription = await bus.subscribe([TOPIC], group, handler)
+            await subscription.wait_assigned()
+            await bus.publish(TOPIC, "bitcoin", {"n": 0})
+            await eventually(lambda: lag_samples(metrics, group), timeout=20)
+            # The handler is stuck on message 0; 30 more arrive on the same partition.
+            for n in range(1, 31):
+                await bus.publish(TOPIC, "bitcoin", {"n": n})
+            await eventually(lambda: max(lag_samples(metrics, group).values()) >= 30, timeout=20)
 
-        release.set()
-        await eventually(lambda: len(handled) == 31, timeout=20)
-        await eventually(lambda: max(lag_samples(metrics, group).values()) == 0, timeout=20)
+            release.set()
+            await eventually(lambda: len(handled) == 31, timeout=20)
+            await eventually(lambda: max(lag_samples(metrics, group).values()) == 0, timeout=20)
 
-        await subscription.stop()
-        assert lag_samples(metrics, group) == {}, "a stopped consumer leaves no lag series"
+            await subscription.stop()
+            assert lag_samples(metrics, group) == {}, "a stopped consumer leaves no lag series"
     finally:
         release.set()
         await bus.close()

@@ -64,6 +64,9 @@ DEFAULT_PARTITIONS = 6
 RETENTION_MS = 7 * 24 * 3600 * 1000
 # Seconds one kafka_consumer_lag measurement may take before it is skipped.
 LAG_TIMEOUT = 10.0
+# Seconds a consumer or producer gets to stop (leave its group, flush): a broker that does not
+# answer must not hold up a reconnect or the process's shutdown.
+STOP_TIMEOUT = 10.0
 # Seconds between two checks that the topics this bus uses still exist (see `_watch_topics`).
 TOPIC_CHECK_INTERVAL = 2.0
 
@@ -442,7 +445,7 @@ class _KafkaSubscription:
                 self._forget_lag(keep=set())
                 self._in_flight.clear()
                 with contextlib.suppress(Exception):
-                    await consumer.stop()
+                    await asyncio.wait_for(consumer.stop(), STOP_TIMEOUT)
             await asyncio.sleep(delay)
             delay = min(max(delay, 0.25) * 2, 10.0)
 
@@ -950,7 +953,7 @@ class KafkaBus:
             self._outbox.get_nowait().settle(BackendUnavailable("kafka", "bus closed"))
         if self._producer is not None:
             with contextlib.suppress(Exception):
-                await self._producer.stop()
+                await asyncio.wait_for(self._producer.stop(), STOP_TIMEOUT)
             self._producer = None
 
 
