@@ -24,6 +24,7 @@ over a forming candle live `LIVE_TTL` unless the consumer rewrites them.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Sequence
@@ -303,9 +304,15 @@ async def indicators_json(
         return raw
     async with db.read_session() as session:
         series = await load_series(session, universe, coin_id, interval, live=False)
-    raw = orjson.dumps(indicators_body(series, metrics, limit))
+    # Tens of milliseconds of NumPy and JSON on 1,000 candles (over 100 on a busy machine):
+    # in a worker thread, the event loop keeps serving every other request meanwhile.
+    raw = await asyncio.to_thread(_indicators_raw, series, metrics, limit)
     await cache.set(key, raw, series_ttl(series, interval))
     return raw
+
+
+def _indicators_raw(series: Series, metrics: Sequence[Metric], limit: int) -> bytes:
+    return orjson.dumps(indicators_body(series, metrics, limit))
 
 
 async def summary_json(
