@@ -11,6 +11,12 @@ runs for 50 ms delays everything else by 50 ms. `LoopWatch` measures it and name
 - the garbage collector's pauses are timed too (`gc.callbacks`): a long pause is logged as
   `gc_pause` with its generation.
 
+The stack is taken when the watchdog thread gets the GIL. A loop thread that is busy (not
+blocked in one call) gives the GIL up mostly inside C calls that release it, such as SQLite
+or socket calls. So under saturation the reported frames point at those calls, not at what
+made the turn long. Trust them for one long call; for long turns made of many short
+callbacks, profile instead.
+
 `CRYPTODASH_LOOP_BLOCK_MS` sets `block_after` (100 ms; 0 turns it off): 20 wake-ups a second
 and a thread check every 25 ms cost well under 1 % of a core.
 """
