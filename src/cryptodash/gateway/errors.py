@@ -96,6 +96,10 @@ def _internal_error(request: Request, exc: Exception) -> Response:
         path=request.url.path,
         exc_info=(type(exc), exc, exc.__traceback__),
     )
+    return _internal_response()
+
+
+def _internal_response() -> Response:
     return _json(500, error_body(500, "Internal server error"))
 
 
@@ -172,7 +176,7 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     """Any other error: our bug, answered with our 500 body. FastAPI's outermost layer calls
     this and raises the error on to the gateway in front of it, which logs it (not here, or it
     would be logged twice)."""
-    return _json(500, error_body(500, "Internal server error"))
+    return _internal_response()
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -57,8 +57,6 @@ REBASE_LAG = 120
 """The 24 h base stops this many seconds before now: the last minutes stay live ticks, so a
 tick whose candle is not written yet is never left out."""
 KEEPALIVE_EVERY = 2.0
-CANDLES_PER_TURN = 32
-"""Candles upserted per turn of the event loop by a flush (see `PricePersister._write`)."""
 MAX_BACKLOG = 200_000
 LINGER_BELOW = 500
 
@@ -395,17 +393,13 @@ class PricePersister:
         try:
             async with self.db.session() as session:
                 await service.upsert_prices(session, list(unwritten.prices.values()))
-                candles = [
-                    ((coin_id, source, interval), candle)
-                    for (coin_id, source, interval, _), candle in unwritten.candles.items()
-                ]
-                # A second's candles (20 coins x 6 intervals) in slices, a loop turn between
-                # them: on SQLite the upsert runs on the event loop's thread, where 120 rows at
-                # once held every request 30-60 ms (over 200 on a busy machine).
-                for start in range(0, len(candles), CANDLES_PER_TURN):
-                    if start:
-                        await asyncio.sleep(0)
-                    await service.upsert_candles(session, candles[start : start + CANDLES_PER_TURN])
+                await service.upsert_candles(
+                    session,
+                    (
+                        ((coin_id, source, interval), candle)
+                        for (coin_id, source, interval, _), candle in unwritten.candles.items()
+                    ),
+                )
                 if self.durable_offsets:
                     await service.save_offsets(
                         session, self.consumer, PRICE_UPDATES, unwritten.offsets
