@@ -161,23 +161,56 @@ async def get(session: AsyncSession, *, user_id: int, portfolio_id: int) -> Port
     return portfolio
 
 
-async def _lock(
-    session: AsyncSession, cache: Cache, *, user_id: int, portfolio_id: int
-) -> Portfolio:
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """A portfolio as a write of its transactions locked it: what the write needs of it."""
+
+    id: int
+    user_id: int
+    revision: int
+    cost_basis_method: str
+
+
+_PORTFOLIOS: Any = Portfolio.__table__
+_LOCK: Any = (
+    sql_update(_PORTFOLIOS)
+    .where(_PORTFOLIOS.c.id == bindparam("pid"), _PORTFOLIOS.c.user_id == bindparam("uid"))
+    .values(
+        revision=_PORTFOLIOS.c.revision + 1,
+        updated_at=bindparam("now", type_=_PORTFOLIOS.c.updated_at.type),
+    )
+    .returning(
+        _PORTFOLIOS.c.id,
+        _PORTFOLIOS.c.user_id,
+        _PORTFOLIOS.c.revision,
+        _PORTFOLIOS.c.cost_basis_method,
+    )
+)
+"""The lock of `_lock`, as one Core statement built once (no ORM object loaded)."""
+
+
+async def _lock(session: AsyncSession, cache: Cache, *, user_id: int, portfolio_id: int) -> Locked:
     """The caller's portfolio, locked for this transaction (its revision bumped): writers of
     one portfolio take turns, on PostgreSQL (row lock) and SQLite (the write lock) alike."""
-    portfolio = await session.scalar(
-        sql_update(Portfolio)
-        .where(Portfolio.id == portfolio_id, Portfolio.user_id == user_id)
-        .values(revision=Portfolio.revision + 1, updated_at=utcnow())
-        .returning(Portfolio)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    if portfolio is None:
+    row = (
+        await session.execute(_LOCK, {"pid": portfolio_id, "uid": user_id, "now": utcnow()})
+    ).first()
+    if row is None:
         raise NotFound("Portfolio not found")
+    portfolio = Locked(*row)
     # Under the lock: markers of one portfolio are written in revision order. A commit that
     # fails leaves the marker ahead of the stored revision, which only costs reads a query.
     await cache.set(revision_key(portfolio.id), str(portfolio.revision).encode(), REVISION_TTL)
+    return portfolio
+
+
+async def _lock_portfolio(
+    session: AsyncSession, cache: Cache, *, user_id: int, portfolio_id: int
+) -> Portfolio:
+    """`_lock`, and the portfolio's row (for a change to the portfolio itself)."""
+    await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
+    portfolio = await session.get(Portfolio, portfolio_id, populate_existing=True)
+    assert portfolio is not None  # locked just now, in this transaction
     return portfolio
 
 
@@ -203,7 +236,7 @@ async def update(
     portfolio_id: int,
     data: PortfolioUpdate,
 ) -> Portfolio:
-    portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
+    portfolio = await _lock_portfolio(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     changes = data.model_dump(exclude_unset=True)
     method_changed = changes.get("cost_basis_method", portfolio.cost_basis_method) != (
         portfolio.cost_basis_method
@@ -220,7 +253,7 @@ async def update(
 
 
 async def delete(session: AsyncSession, cache: Cache, *, user_id: int, portfolio_id: int) -> None:
-    portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
+    portfolio = await _lock_portfolio(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     await session.delete(portfolio)
     await session.flush()
 
@@ -356,7 +389,7 @@ async def list_transactions(
 
 
 async def _get_transaction(
-    session: AsyncSession, portfolio: Portfolio, tx_id: int
+    session: AsyncSession, portfolio: Portfolio | Locked, tx_id: int
 ) -> PortfolioTransaction:
     row = await session.scalar(
         select(PortfolioTransaction).where(
@@ -436,7 +469,7 @@ async def _insert_transaction(session: AsyncSession, row: PortfolioTransaction) 
 
 
 async def _appended(
-    cache: Cache, portfolio: Portfolio, trade: Trade, loc: Sequence[str]
+    cache: Cache, portfolio: Portfolio | Locked, trade: Trade, loc: Sequence[str]
 ) -> Ledger | None:
     """The ledger with `trade` applied after the others, without reading them: when the
     portfolio's ledger as it stood before this write (the revision before the one this write
@@ -626,7 +659,7 @@ async def _record(
     session: AsyncSession,
     cache: Cache,
     settings: Settings,
-    portfolio: Portfolio,
+    portfolio: Portfolio | Locked,
     ledger: Ledger,
     since: datetime | None,
 ) -> None:
