@@ -76,15 +76,17 @@ class MemoryCache:
 
     async def get(self, key: str) -> bytes | None:
         value = self._lookup(key, time.monotonic())
-        self._metrics.cache_requests.labels("miss" if value is None else "hit").inc()
+        (self._metrics.cache_misses if value is None else self._metrics.cache_hits).inc()
         return value
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         now = time.monotonic()
         values = [self._lookup(key, now) for key in keys]
         hits = sum(value is not None for value in values)
-        self._metrics.cache_requests.labels("hit").inc(hits)
-        self._metrics.cache_requests.labels("miss").inc(len(values) - hits)
+        if hits:
+            self._metrics.cache_hits.inc(hits)
+        if hits < len(values):
+            self._metrics.cache_misses.inc(len(values) - hits)
         return values
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
@@ -165,7 +167,7 @@ class RedisCache:
                 await self._pool.release(conn)
 
     def _failed(self, op: str, exc: Exception) -> None:
-        self._metrics.cache_requests.labels("error").inc()
+        self._metrics.cache_errors.inc()
         log.warning("cache_error", op=op, error=str(exc))
 
     async def get(self, key: str) -> bytes | None:
@@ -175,7 +177,7 @@ class RedisCache:
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
             return None
-        self._metrics.cache_requests.labels("miss" if value is None else "hit").inc()
+        (self._metrics.cache_misses if value is None else self._metrics.cache_hits).inc()
         return value
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -187,8 +189,10 @@ class RedisCache:
             self._failed("mget", exc)
             return [None] * len(keys)
         hits = sum(value is not None for value in values)
-        self._metrics.cache_requests.labels("hit").inc(hits)
-        self._metrics.cache_requests.labels("miss").inc(len(values) - hits)
+        if hits:
+            self._metrics.cache_hits.inc(hits)
+        if hits < len(values):
+            self._metrics.cache_misses.inc(len(values) - hits)
         return values
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:

@@ -46,6 +46,11 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        # The children every cache lookup counts into, looked up once: a `labels()` call
+        # costs a lock and a lookup, more than the in-process lookup it would count.
+        self.cache_hits = self.cache_requests.labels("hit")
+        self.cache_misses = self.cache_requests.labels("miss")
+        self.cache_errors = self.cache_requests.labels("error")
         self.edge_cache = Counter(
             "http_edge_cache_total",
             "GET answers of routes marked fresh_for: served from the edge cache (hit) or by "
