@@ -192,8 +192,11 @@ def create_app(settings: Settings | None = None, *, service: str = ALL_IN_ONE) -
     document_error_body(app)
     install_error_handlers(app)
     # Requests are matched against the routes in order (no two routers share a path): the
-    # domains' API first, probes and WebSocket upgrades after.
-    for domain in domains:
+    # domains' API first, probes and WebSocket upgrades after. Matching tries every route of
+    # each router before the one that matches (56 route matches for a portfolio read, a
+    # quarter of its CPU), so the domain whose requests reach the app most often comes first:
+    # the portfolio's writes and per-user reads (the edge answers the public reads).
+    for domain in sorted(domains, key=lambda d: d.name != "portfolio"):
         for router in domain.routers():
             app.include_router(router)
     app.include_router(health_router)

@@ -48,6 +48,33 @@ CoinPath = Annotated[str, Path(min_length=1, max_length=50, pattern=r"^[a-z0-9-]
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 
+# --------------------------------------------------------------------------- performance
+
+
+@router.get("/{portfolio_id}/performance")
+@fresh_for(0.5, per_user=True)
+async def performance(
+    portfolio_id: PortfolioId, user: CurrentUser, platform: PlatformDep, request: Request
+) -> PerformanceRead:
+    # The dashboard's hottest authenticated read, so the router's first route (a request is
+    # matched against each route in turn). With the ledger and prices cached it needs no
+    # database, so no session is begun for it (nor a dependency solved per request). The edge
+    # serves it again to the same user for 0.5 s (the public prices' freshness) while the
+    # portfolio's revision is unchanged: a write shows on the next read.
+    db = await get_database(platform)
+    async with db.lazy_session() as session:
+        read, revision = await service.revised_performance(
+            session,
+            platform.cache,
+            settings=platform.settings,
+            user_id=user.id,
+            portfolio_id=portfolio_id,
+            metrics=platform.metrics,
+        )
+    depends_on(request, service.revision_key(portfolio_id), str(revision).encode())
+    return read
+
+
 # --------------------------------------------------------------------------- portfolios
 
 
@@ -285,29 +312,6 @@ async def list_assets(
     """The holdings the transactions imply (`portfolio_assets`)."""
     rows = await service.list_assets(session, user_id=user.id, portfolio_id=portfolio_id)
     return [AssetRead.model_validate(row) for row in rows]
-
-
-@router.get("/{portfolio_id}/performance")
-@fresh_for(0.5, per_user=True)
-async def performance(
-    portfolio_id: PortfolioId, user: CurrentUser, platform: PlatformDep, request: Request
-) -> PerformanceRead:
-    # The dashboard's hottest authenticated read: with the ledger and prices cached it needs no
-    # database, so no session is begun for it (nor a dependency solved per request). The edge
-    # serves it again to the same user for 0.5 s (the public prices' freshness) while the
-    # portfolio's revision is unchanged: a write shows on the next read.
-    db = await get_database(platform)
-    async with db.lazy_session() as session:
-        read, revision = await service.revised_performance(
-            session,
-            platform.cache,
-            settings=platform.settings,
-            user_id=user.id,
-            portfolio_id=portfolio_id,
-            metrics=platform.metrics,
-        )
-    depends_on(request, service.revision_key(portfolio_id), str(revision).encode())
-    return read
 
 
 @router.get("/{portfolio_id}/history")
