@@ -210,7 +210,8 @@ async def _lock_portfolio(
     """`_lock`, and the portfolio's row (for a change to the portfolio itself)."""
     await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     portfolio = await session.get(Portfolio, portfolio_id, populate_existing=True)
-    assert portfolio is not None  # locked just now, in this transaction
+    if portfolio is None:  # not after the lock found it, in this transaction; for the type
+        raise NotFound("Portfolio not found")
     return portfolio
 
 
