@@ -163,13 +163,26 @@ def private_answer_check(platform: Platform) -> Callable[[bytes, Answer], Awaita
         token = value.strip()
         if scheme.lower() != "bearer" or not token:
             return False
+        if platform.jwt_secret is None or platform.db is None:
+            return False
         try:
-            user = await authenticate_token(platform, token)
-            if user.id != answer.user:
+            claims = tokens.decode(platform.jwt_secret, token, expected="access")
+            if claims.user_id != answer.user:
                 return False
-            current = await platform.cache.get_many([key for key, _ in answer.versions])
+            # The auth state and the versions in one lookup (one round trip to Redis).
+            keys = service.auth_state_keys(claims.user_id, claims.sid)
+            raw_user, raw_session, *current = await platform.cache.get_many(
+                [*keys, *(key for key, _ in answer.versions)]
+            )
+            state = service.cached_auth_state(raw_user, raw_session)
+            if state is None:  # not cached: from the database, as a route would take it
+                state = await service.get_auth_state(
+                    cache=platform.cache, db=platform.db, user_id=claims.user_id, sid=claims.sid
+                )
         except Exception:  # refused, or the database behind the auth state is down: the app
             return False  # answers this request itself (and reports what failed)
+        if not state.active or state.session_revoked:
+            return False
         return all(now == then for now, (_, then) in zip(current, answer.versions, strict=True))
 
     return check

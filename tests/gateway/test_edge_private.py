@@ -81,6 +81,31 @@ async def test_the_same_user_is_served_again_until_the_ttl(edge: Edge) -> None:
     assert edge.hits() == hits + 1
 
 
+async def test_a_hit_is_one_cache_lookup(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The auth state and the versions are read together: one round trip to Redis a hit."""
+    await edge.performance()
+    cache = edge.env.platform.cache
+    lookups: list[list[str]] = []
+    get_many, get = cache.get_many, cache.get
+
+    async def counted_many(keys: list[str]) -> list[bytes | None]:
+        lookups.append(list(keys))
+        return await get_many(keys)
+
+    async def counted(key: str) -> bytes | None:
+        lookups.append([key])
+        return await get(key)
+
+    monkeypatch.setattr(cache, "get_many", counted_many)
+    monkeypatch.setattr(cache, "get", counted)
+    hits = edge.hits()
+    served = await edge.performance()
+    assert served.status_code == 200
+    assert edge.hits() == hits + 1
+    assert len(lookups) == 1
+    assert service.revision_key(edge.pid) in lookups[0]
+
+
 async def test_a_write_shows_on_the_next_read(edge: Edge) -> None:
     await edge.performance()
     await edge.performance()

@@ -89,16 +89,29 @@ def _loads(raw: bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def auth_state_keys(user_id: int, sid: str) -> list[str]:
+    """The cache keys of a user's and a session's auth state (`cached_auth_state` reads them)."""
+    return [user_state_key(user_id), session_state_key(sid)]
+
+
+def cached_auth_state(raw_user: bytes | None, raw_session: bytes | None) -> AuthState | None:
+    """The auth state from the values of `auth_state_keys`; None when either is missing (then
+    `get_auth_state` reads the database)."""
+    user_state, session_state = _loads(raw_user), _loads(raw_session)
+    if user_state is None or session_state is None:
+        return None
+    return AuthState(
+        active=bool(user_state.get("active")),
+        role=str(user_state.get("role")),
+        session_revoked=bool(session_state.get("revoked", True)),
+    )
+
+
 async def get_auth_state(*, cache: Cache, db: Database, user_id: int, sid: str) -> AuthState:
     """The user's current active flag and role, and whether this session was revoked."""
-    raw_user, raw_session = await cache.get_many([user_state_key(user_id), session_state_key(sid)])
-    user_state, session_state = _loads(raw_user), _loads(raw_session)
-    if user_state is not None and session_state is not None:
-        return AuthState(
-            active=bool(user_state.get("active")),
-            role=str(user_state.get("role")),
-            session_revoked=bool(session_state.get("revoked", True)),
-        )
+    cached = cached_auth_state(*await cache.get_many(auth_state_keys(user_id, sid)))
+    if cached is not None:
+        return cached
     async with db.session(writes=False) as session:  # a read: no queue for the write lock
         user = await session.get(User, user_id)
         revoked = bool(
