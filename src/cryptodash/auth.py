@@ -32,7 +32,7 @@ token has not expired. The role that counts is the current one, never the token'
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -105,26 +105,36 @@ async def authenticate(conn: HTTPConnection, token: str) -> AuthUser:
 async def authenticate_token(platform: Platform, token: str) -> AuthUser:
     """Verify an access token and the current state of its user and session; `Unauthorized`
     (or `ServiceUnavailable` when this process cannot check) otherwise."""
+    user, _ = await _authenticate_token_with(platform, token, also=())
+    return user
+
+
+async def _authenticate_token_with(
+    platform: Platform, token: str, *, also: Sequence[str]
+) -> tuple[AuthUser, list[bytes | None]]:
+    """`authenticate_token`, and the values of the cache keys `also`, read in the same lookup
+    as the auth state."""
     if platform.jwt_secret is None or platform.db is None:
         raise ServiceUnavailable("This service cannot check credentials")
     try:
         claims = tokens.decode(platform.jwt_secret, token, expected="access")
     except tokens.InvalidToken as exc:
         raise Unauthorized("Invalid or expired token", headers=_INVALID) from exc
-    state = await service.get_auth_state(
-        cache=platform.cache, db=platform.db, user_id=claims.user_id, sid=claims.sid
+    state, values = await service.get_auth_state_with(
+        cache=platform.cache, db=platform.db, user_id=claims.user_id, sid=claims.sid, also=also
     )
     if not state.active:
         raise Unauthorized("This account is deactivated", code="account_disabled", headers=_INVALID)
     if state.session_revoked:
         raise Unauthorized("This session has ended; log in again", headers=_INVALID)
-    return AuthUser(
+    user = AuthUser(
         id=claims.user_id,
         role=state.role,
         sid=claims.sid,
         token_id=claims.jti,
         expires_at=claims.expires_at,
     )
+    return user, values
 
 
 async def _authenticated(conn: HTTPConnection) -> AuthUser:
@@ -163,25 +173,13 @@ def private_answer_check(platform: Platform) -> Callable[[bytes, Answer], Awaita
         token = value.strip()
         if scheme.lower() != "bearer" or not token:
             return False
-        if platform.jwt_secret is None or platform.db is None:
-            return False
         try:
-            claims = tokens.decode(platform.jwt_secret, token, expected="access")
-            if claims.user_id != answer.user:
-                return False
-            # The auth state and the versions in one lookup (one round trip to Redis).
-            keys = service.auth_state_keys(claims.user_id, claims.sid)
-            raw_user, raw_session, *current = await platform.cache.get_many(
-                [*keys, *(key for key, _ in answer.versions)]
-            )
-            state = service.cached_auth_state(raw_user, raw_session)
-            if state is None:  # not cached: from the database, as a route would take it
-                state = await service.get_auth_state(
-                    cache=platform.cache, db=platform.db, user_id=claims.user_id, sid=claims.sid
-                )
+            # The versions are read with the auth state: one round trip to Redis.
+            versions = [key for key, _ in answer.versions]
+            user, current = await _authenticate_token_with(platform, token, also=versions)
         except Exception:  # refused, or the database behind the auth state is down: the app
             return False  # answers this request itself (and reports what failed)
-        if not state.active or state.session_revoked:
+        if user.id != answer.user:
             return False
         return all(now == then for now, (_, then) in zip(current, answer.versions, strict=True))
 

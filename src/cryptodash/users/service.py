@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,29 +90,28 @@ def _loads(raw: bytes | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def auth_state_keys(user_id: int, sid: str) -> list[str]:
-    """The cache keys of a user's and a session's auth state (`cached_auth_state` reads them)."""
-    return [user_state_key(user_id), session_state_key(sid)]
-
-
-def cached_auth_state(raw_user: bytes | None, raw_session: bytes | None) -> AuthState | None:
-    """The auth state from the values of `auth_state_keys`; None when either is missing (then
-    `get_auth_state` reads the database)."""
-    user_state, session_state = _loads(raw_user), _loads(raw_session)
-    if user_state is None or session_state is None:
-        return None
-    return AuthState(
-        active=bool(user_state.get("active")),
-        role=str(user_state.get("role")),
-        session_revoked=bool(session_state.get("revoked", True)),
-    )
-
-
 async def get_auth_state(*, cache: Cache, db: Database, user_id: int, sid: str) -> AuthState:
     """The user's current active flag and role, and whether this session was revoked."""
-    cached = cached_auth_state(*await cache.get_many(auth_state_keys(user_id, sid)))
-    if cached is not None:
-        return cached
+    state, _ = await get_auth_state_with(cache=cache, db=db, user_id=user_id, sid=sid, also=())
+    return state
+
+
+async def get_auth_state_with(
+    *, cache: Cache, db: Database, user_id: int, sid: str, also: Sequence[str]
+) -> tuple[AuthState, list[bytes | None]]:
+    """`get_auth_state`, and the values of the cache keys `also`, read in the same lookup (one
+    round trip to Redis)."""
+    raw_user, raw_session, *values = await cache.get_many(
+        [user_state_key(user_id), session_state_key(sid), *also]
+    )
+    user_state, session_state = _loads(raw_user), _loads(raw_session)
+    if user_state is not None and session_state is not None:
+        state = AuthState(
+            active=bool(user_state.get("active")),
+            role=str(user_state.get("role")),
+            session_revoked=bool(session_state.get("revoked", True)),
+        )
+        return state, values
     async with db.session(writes=False) as session:  # a read: no queue for the write lock
         user = await session.get(User, user_id)
         revoked = bool(
@@ -131,8 +131,8 @@ async def get_auth_state(*, cache: Cache, db: Database, user_id: int, sid: str) 
         AUTH_STATE_TTL,
     )
     if user is None:
-        return AuthState(active=False, role="user", session_revoked=True)
-    return AuthState(active=user.is_active, role=user.role, session_revoked=revoked)
+        return AuthState(active=False, role="user", session_revoked=True), values
+    return AuthState(active=user.is_active, role=user.role, session_revoked=revoked), values
 
 
 async def publish_user_state(cache: Cache, user: User) -> None:
