@@ -82,11 +82,7 @@ class MemoryCache:
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         now = time.monotonic()
         values = [self._lookup(key, now) for key in keys]
-        hits = sum(value is not None for value in values)
-        if hits:
-            self._metrics.cache_hits.inc(hits)
-        if hits < len(values):
-            self._metrics.cache_misses.inc(len(values) - hits)
+        _count(self._metrics, values)
         return values
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
@@ -123,6 +119,15 @@ class MemoryCache:
     async def close(self) -> None:
         self._data.clear()
         self._bytes = 0
+
+
+def _count(metrics: Metrics, values: Sequence[bytes | None]) -> None:
+    """Count a lookup's hits and misses (`cache_requests_total`)."""
+    hits = sum(value is not None for value in values)
+    if hits:
+        metrics.cache_hits.inc(hits)
+    if hits < len(values):
+        metrics.cache_misses.inc(len(values) - hits)
 
 
 def _size(key: str, value: bytes) -> int:
@@ -188,11 +193,7 @@ class RedisCache:
         except (RedisError, OSError) as exc:
             self._failed("mget", exc)
             return [None] * len(keys)
-        hits = sum(value is not None for value in values)
-        if hits:
-            self._metrics.cache_hits.inc(hits)
-        if hits < len(values):
-            self._metrics.cache_misses.inc(len(values) - hits)
+        _count(self._metrics, values)
         return values
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
