@@ -89,6 +89,7 @@ PORTFOLIO: list[tuple[int, str, str, str]] = [
 MIXES = {
     "reads": READS,
     "full": READS + PORTFOLIO,
+    "full-no-writes": READS + PORTFOLIO[:1],  # what the writes cost, for comparison
     "coins": [(1, "read", "GET", "/api/market/coins")],  # one cached body, for comparison
     "performance": PORTFOLIO[:1],  # authenticated, computed per request, for comparison
 }
