@@ -351,7 +351,13 @@ def main() -> None:
     env = server_env(args.redis_url, CRYPTODASH_ACCESS_TOKEN_TTL_SECONDS="86400")  # noqa: S106
     with (
         tempfile.TemporaryDirectory() as tmp,
-        demo_server(Path(tmp), env, ready=history_complete, log=Path(tmp) / "server.log") as server,
+        demo_server(
+            Path(tmp),
+            env,
+            ready=history_complete(Path(tmp) / "server.log"),
+            log=Path(tmp) / "server.log",
+            timeout=300,
+        ) as server,
     ):
         port = server.port
         users = register_users(server.base, 4, f"soak{os.getpid()}x")

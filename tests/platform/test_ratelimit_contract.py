@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
 
-from cryptodash.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from cryptodash.platform.ratelimit import (
+    BUCKET_SCRIPT,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+)
 from tests.helpers import free_port
 
 
@@ -231,3 +237,116 @@ async def test_waiting_for_a_busy_connection_is_not_a_redis_failure(redis_url: s
             assert limiter.degraded
         finally:
             await limiter.close()
+
+
+class Counted:
+    """The limiter's script, counting the calls that reach Redis."""
+
+    def __init__(self, limiter: RedisRateLimiter) -> None:
+        self.calls = 0
+        self._script = limiter._script
+        limiter._script = self
+
+    async def __call__(self, **kwargs: object) -> object:
+        self.calls += 1
+        return await self._script(**kwargs)
+
+
+async def shared_tokens(redis_url: str, key: str) -> float:
+    direct = aioredis.Redis.from_url(redis_url)
+    try:
+        return float(await direct.hget(f"ratelimit:{key}", "tokens"))
+    finally:
+        await direct.aclose()
+
+
+@pytest.mark.integration
+async def test_a_busy_key_asks_redis_once_per_lease_and_counts_every_token(
+    redis_url: str,
+) -> None:
+    limiter = RedisRateLimiter(redis_url, connect_timeout=5, socket_timeout=5)
+    counted = Counted(limiter)
+    try:
+        started = time.monotonic()
+        decisions = [await limiter.hit("hot", 6000) for _ in range(1000)]  # 100 a second
+        elapsed = time.monotonic() - started
+        left = await shared_tokens(redis_url, "hot")
+    finally:
+        await limiter.close()
+    assert all(d.allowed for d in decisions)
+    # Leases of 1, 2, 4 … 64, then one second of refill (100) each: 16 calls, not 1000.
+    assert counted.calls <= 20
+    # Every token served was taken from the shared bucket (plus what the lease still held).
+    assert left <= 6000 - 1000 + 100 * elapsed + 1
+    remaining = [d.remaining for d in decisions]
+    assert remaining == sorted(remaining, reverse=True)
+    assert remaining[-1] <= 5000 + 100 * elapsed + 1
+
+
+@pytest.mark.integration
+async def test_replicas_leasing_one_bucket_serve_the_limit_and_no_more(redis_url: str) -> None:
+    replicas = [RedisRateLimiter(redis_url, connect_timeout=5, socket_timeout=5) for _ in range(3)]
+
+    async def client(replica: RedisRateLimiter) -> int:
+        return sum([(await replica.hit("leased", 3000)).allowed for _ in range(2000)])
+
+    try:
+        started = time.monotonic()
+        served = sum(await asyncio.gather(*(client(replica) for replica in replicas)))
+        elapsed = time.monotonic() - started
+    finally:
+        for replica in replicas:
+            await replica.close()
+    # 3000 in the bucket plus 50 a second of refill while the clients ran, each token once.
+    assert 3000 <= served <= 3000 + 50 * elapsed + 1
+
+
+@pytest.mark.integration
+async def test_leftovers_go_back_when_the_lease_ends_and_when_the_replica_closes(
+    redis_url: str,
+) -> None:
+    now = [0.0]
+    holder = RedisRateLimiter(
+        redis_url, connect_timeout=5, socket_timeout=5, lease_seconds=5, clock=lambda: now[0]
+    )
+    other = RedisRateLimiter(redis_url, connect_timeout=5, socket_timeout=5)
+
+    async def drain() -> int:
+        served = 0
+        while (await other.hit("lent", 600)).allowed:  # 10 a second
+            served += 1
+        return served
+
+    try:
+        # Leases of 1, 2, 4, 8 and 16 used up, then one of 32: one used, 31 held.
+        assert all([(await holder.hit("lent", 600)).allowed for _ in range(32)])
+        started = time.monotonic()
+        assert await drain() >= 600 - 63
+        # The holder's lease ends: its next request gives the 31 back and leases 2 (it used
+        # one token of the last lease), so 29 more are there for the other replica …
+        now[0] += 6
+        assert (await holder.hit("lent", 600)).allowed
+        second = await drain()
+        # … and closing gives back the one it still holds.
+        await holder.close()
+        third = await drain()
+        refill = 10 * (time.monotonic() - started) + 1
+    finally:
+        await holder.close()
+        await other.close()
+    assert 29 <= second <= 29 + refill
+    assert 1 <= second + third - 29 <= 1 + refill
+
+
+@pytest.mark.integration
+async def test_a_one_argument_caller_still_takes_one_token(redis_url: str) -> None:
+    # A replica running the previous script (one argument) during a rolling deploy.
+    limiter = RedisRateLimiter(redis_url, connect_timeout=5, socket_timeout=5)
+    try:
+        granted, left, _ = await limiter.client.eval(BUCKET_SCRIPT, 1, "ratelimit:old", 3)
+        assert int(granted) == 1
+        assert float(left) == 2
+        decisions = [await limiter.hit("old", 3) for _ in range(3)]
+        assert [d.allowed for d in decisions] == [True, True, False]
+    finally:
+        await limiter.close()
