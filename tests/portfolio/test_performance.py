@@ -4,7 +4,9 @@ ledger (`portfolio:{user_id}:{portfolio_id}`) is dropped by every write."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
@@ -298,3 +300,52 @@ async def test_a_current_cached_ledger_answers_without_the_database(env: Env) ->
         return next(D(a["quantity"]) for a in body["assets"] if a["coin_id"] == "bitcoin")
 
     assert btc(latest) == btc(after) - 1
+
+
+async def test_a_new_transaction_reads_the_cache_before_it_takes_the_write_lock(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On SQLite a write holds the process's only write lock from its session's start: a
+    # cache read under it (a round trip, with Redis) is time every other writer waits.
+    me = await env.account()
+    pid = await env.portfolio(me)
+    await env.set_price("bitcoin", 100.0)
+    first = await env.trade(me, pid, coin_id="bitcoin", side="buy", quantity="2", price="90",
+                            executed_at="2024-01-01T00:00:00Z")  # fmt: skip
+    assert first.status_code == 201, first.text
+    await env.client.get(f"/api/portfolio/{pid}/performance", headers=me.headers)
+    db, cache = env.platform.db, env.platform.cache
+    assert db is not None
+    assert db.dialect == "sqlite"
+    reads: list[tuple[str, bool]] = []
+
+    def write_locked() -> bool:
+        lock = db._write_locks.get(asyncio.get_running_loop())
+        return lock is not None and lock.locked()
+
+    real_get, real_get_many = cache.get, cache.get_many
+
+    async def get(key: str) -> bytes | None:
+        reads.append((key, write_locked()))
+        return await real_get(key)
+
+    async def get_many(keys: Sequence[str]) -> list[bytes | None]:
+        reads.extend((key, write_locked()) for key in keys)
+        return await real_get_many(keys)
+
+    monkeypatch.setattr(cache, "get", get)
+    monkeypatch.setattr(cache, "get_many", get_many)
+    await env.set_price("bitcoin", 120.0)
+    second = await env.trade(me, pid, coin_id="bitcoin", side="sell", quantity="0.5",
+                             price="110", executed_at="2024-01-02T00:00:00Z")  # fmt: skip
+    assert second.status_code == 201, second.text
+    assert (f"portfolio:{me.id}:{pid}", False) in reads  # the ledger, read before the lock
+    assert [key for key, locked in reads if locked] == []
+    monkeypatch.undo()
+    # What it wrote is what a replay of the stored transactions gives, at the price it read.
+    perf = (await env.client.get(f"/api/portfolio/{pid}/performance", headers=me.headers)).json()
+    assert D(perf["total_value"]) == D("1.5") * 120
+    assets = (await env.client.get(f"/api/portfolio/{pid}/assets", headers=me.headers)).json()
+    assert D(assets[0]["quantity"]) == D("1.5")
+    history = (await env.client.get(f"/api/portfolio/{pid}/history", headers=me.headers)).json()
+    assert D(history["points"][-1]["total_value"]) == D("1.5") * 120

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from cryptodash.analytics.service import CORRELATION_WINDOWS
 from cryptodash.auth import CurrentUser
@@ -159,11 +159,21 @@ async def list_transactions(
     )
 
 
+async def prefetch(
+    portfolio_id: PortfolioId, user: CurrentUser, platform: PlatformDep
+) -> service.Prefetched:
+    return await service.prefetch(
+        platform.cache, platform.settings, user_id=user.id, portfolio_id=portfolio_id
+    )
+
+
 @router.post("/{portfolio_id}/transactions", status_code=status.HTTP_201_CREATED)
 async def add_transaction(
     portfolio_id: PortfolioId,
     body: TransactionCreate,
     user: CurrentUser,
+    # Before the session: its transaction (on SQLite, the write lock) begins after this read.
+    prefetched: Annotated[service.Prefetched, Depends(prefetch)],
     session: SessionDep,
     cache: CacheDep,
     platform: PlatformDep,
@@ -177,6 +187,7 @@ async def add_transaction(
         user_id=user.id,
         portfolio_id=portfolio_id,
         data=body,
+        prefetched=prefetched,
     )
     await session.commit()
     await service.after_write(session, cache, user_id=user.id, portfolio_id=portfolio_id)

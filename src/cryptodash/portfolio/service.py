@@ -431,20 +431,47 @@ async def add_transaction(
     user_id: int,
     portfolio_id: int,
     data: TransactionCreate,
+    prefetched: Prefetched | None = None,
 ) -> TransactionRead:
+    """`prefetched`: what the write reads from the cache, read before the transaction began
+    (see `Prefetched`)."""
     portfolio = await _lock(session, cache, user_id=user_id, portfolio_id=portfolio_id)
     _check_coin(settings, data.coin_id, ["body", "coin_id"])
     row = _new_row(portfolio.id, data)
     pending = _trade(row, id=PENDING_ID)
     loc = ["body", "quantity"]
-    ledger = await _appended(cache, portfolio, pending, loc)
+    ledger = await _appended(cache, portfolio, pending, loc, prefetched)
     if ledger is None:
         stored = await _trades(session, portfolio.id)
         ledger = _replay([*stored, pending], portfolio.cost_basis_method, loc)
     row.id = await _insert_transaction(session, row)
     ledger = _with_ids(ledger, {PENDING_ID: row.id})
-    await _record(session, cache, settings, portfolio, ledger, since=row.executed_at)
+    prices = None if prefetched is None else prefetched.prices
+    await _record(session, cache, settings, portfolio, ledger, since=row.executed_at, prices=prices)
     return _read(row, ledger)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefetched:
+    """The cache entries a new transaction reads, read in one round trip before its database
+    transaction begins: on SQLite that transaction holds the process's only write lock, and
+    each trip to Redis under it is a turn of a loaded event loop that every other writer waits
+    out too. The ledger is still checked against the revision the lock gives (a stale one is
+    replayed as before); prices are live quotes, a moment older."""
+
+    ledger: bytes | None
+    prices: Mapping[str, bytes | None]
+
+
+async def prefetch(
+    cache: Cache, settings: Settings, *, user_id: int, portfolio_id: int
+) -> Prefetched:
+    """The portfolio's cached ledger and every tracked coin's cached market entry."""
+    coins = _universe(settings).ids
+    raw = await cache.get_many(
+        [cache_key(user_id, portfolio_id), *(market.price_key(c) for c in coins)]
+    )
+    return Prefetched(raw[0], dict(zip(coins, raw[1:], strict=True)))
 
 
 _TRANSACTIONS: Any = PortfolioTransaction.__table__
@@ -470,7 +497,11 @@ async def _insert_transaction(session: AsyncSession, row: PortfolioTransaction) 
 
 
 async def _appended(
-    cache: Cache, portfolio: Portfolio | Locked, trade: Trade, loc: Sequence[str]
+    cache: Cache,
+    portfolio: Portfolio | Locked,
+    trade: Trade,
+    loc: Sequence[str],
+    prefetched: Prefetched | None = None,
 ) -> Ledger | None:
     """The ledger with `trade` applied after the others, without reading them: when the
     portfolio's ledger as it stood before this write (the revision before the one this write
@@ -479,7 +510,7 @@ async def _appended(
     key = cache_key(portfolio.user_id, portfolio.id)
     before = _cached_ledger(
         key,
-        await cache.get(key),
+        await cache.get(key) if prefetched is None else prefetched.ledger,
         revision=portfolio.revision - 1,
         method=portfolio.cost_basis_method,
     )
@@ -663,11 +694,12 @@ async def _record(
     portfolio: Portfolio | Locked,
     ledger: Ledger,
     since: datetime | None,
+    prices: Mapping[str, bytes | None] | None = None,
 ) -> None:
     """Holdings and snapshots after a change: `portfolio_assets` rewritten from the ledger,
     snapshots from `since` on (all when None) dropped, one recorded now. `Invalid` when a
     figure to store would not fit NUMERIC(38,18)."""
-    valuation, _ = await _value(session, cache, settings, ledger, None)
+    valuation, _ = await _value(session, cache, settings, ledger, None, prices)
     figures = [valuation.total_value, valuation.cost_basis]
     for h in ledger.held:
         figures += [h.quantity, h.average_price or ZERO]
@@ -886,14 +918,22 @@ class Quote:
 
 
 async def market_entries(
-    session: AsyncSession, cache: Cache, settings: Settings, coin_ids: Sequence[str]
+    session: AsyncSession,
+    cache: Cache,
+    settings: Settings,
+    coin_ids: Sequence[str],
+    prices: Mapping[str, bytes | None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The coins' `/api/market/coins` entries: the market's cache, else built from its stored
-    prices (through the market service); an untracked coin has none."""
+    """The coins' `/api/market/coins` entries: the market's cache (`prices`: its entries read
+    already, by coin), else built from its stored prices (through the market service); an
+    untracked coin has none."""
     if not coin_ids:
         return {}
     universe = _universe(settings)
-    raw = await cache.get_many([market.price_key(c) for c in coin_ids])
+    if prices is not None and all(c in prices for c in coin_ids):
+        raw = [prices[c] for c in coin_ids]
+    else:
+        raw = await cache.get_many([market.price_key(c) for c in coin_ids])
     found: dict[str, dict[str, Any]] = {}
     rate: Decimal | None = None
     rate_known = False
@@ -926,9 +966,13 @@ def _number(value: Any) -> Decimal | None:
 
 
 async def live_quotes(
-    session: AsyncSession, cache: Cache, settings: Settings, coin_ids: Sequence[str]
+    session: AsyncSession,
+    cache: Cache,
+    settings: Settings,
+    coin_ids: Sequence[str],
+    prices: Mapping[str, bytes | None] | None = None,
 ) -> dict[str, Quote]:
-    entries = await market_entries(session, cache, settings, coin_ids)
+    entries = await market_entries(session, cache, settings, coin_ids, prices)
     quotes = {}
     for coin_id in coin_ids:
         entry = entries.get(coin_id, {})
@@ -947,8 +991,11 @@ async def _value(
     settings: Settings,
     ledger: Ledger,
     metrics: Metrics | None,
+    entries: Mapping[str, bytes | None] | None = None,
 ) -> tuple[Valuation, dict[str, Quote]]:
-    quotes = await live_quotes(session, cache, settings, [h.coin_id for h in ledger.held])
+    """`entries`: the coins' market cache entries when read already (`market_entries`)."""
+    held = [h.coin_id for h in ledger.held]
+    quotes = await live_quotes(session, cache, settings, held, entries)
     prices = {coin: q.price for coin, q in quotes.items() if q.price is not None}
     changes = {coin: q.change_24h_pct for coin, q in quotes.items()}
     if metrics is not None:
