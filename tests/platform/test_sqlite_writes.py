@@ -95,6 +95,42 @@ async def test_writers_queue_in_order_and_a_long_wait_is_database_is_locked(
         await db.close()
 
 
+async def test_the_queue_moves_on_when_a_writer_commits(tmp_path: Path) -> None:
+    """What a writer does after its commit (a cache write, a publish) is no other writer's
+    wait. (The session's block allows no statement after its commit.)"""
+    db = await _table(tmp_path)
+    events: list[str] = []
+
+    async def first() -> None:
+        async with db.session() as session:
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+            await session.commit()
+            events.append("first committed")
+            await asyncio.sleep(0.2)
+            events.append("first done")
+
+    async def second() -> None:
+        await asyncio.sleep(0.05)  # after the first has the lock
+        async with db.session() as session:
+            events.append("second began")
+            await session.execute(text("INSERT INTO t VALUES (2)"))
+
+    try:
+        await asyncio.gather(first(), second())
+        assert events == ["first committed", "second began", "first done"]
+        await asyncio.wait_for(write_now(db), 1)  # nothing left holding the queue
+        async with db.read_session() as session:
+            rows = (await session.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all()
+        assert rows == [1, 2, 4]
+    finally:
+        await db.close()
+
+
+async def write_now(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(text("INSERT INTO t VALUES (4)"))
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [

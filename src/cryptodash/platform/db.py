@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlalchemy.util import EMPTY_DICT
@@ -154,6 +154,21 @@ SQLITE_BEGIN = "sqlite_begin"
 
 SQLITE_INLINE = "sqlite_inline"
 """Execution option: False keeps a SQLite write transaction in the driver's thread."""
+
+
+_RELEASE_WRITER = "cryptodash_release_sqlite_writer"
+"""`Session.info` key: lets go of this process's SQLite write queue (`Database._sqlite_writer`)."""
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session) -> None:
+    """A write session's transaction ended: the next writer may begin (once per session; a
+    transaction the session begins after it runs outside the queue, as a writer of another
+    process would, waiting on SQLite's own lock)."""
+    release = session.info.pop(_RELEASE_WRITER, None)
+    if release is not None:
+        release()
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -283,18 +298,21 @@ class Database:
             async with maker() as session, session.begin():
                 yield session
             return
-        # The lock is let go once the transaction ends, before the session returns its
-        # connection to the pool (a reset, one more trip to the driver's thread).
-        async with maker() as session, self._sqlite_writer(), session.begin():
+        # The lock is let go once the transaction ends (its commit or rollback: what the
+        # caller does after a commit, such as a cache write, is no other writer's wait), at
+        # the latest when the block ends, before the session returns its connection to the
+        # pool (a reset, one more trip to the driver's thread).
+        async with maker() as session, self._sqlite_writer(session), session.begin():
             yield session
 
     @asynccontextmanager
-    async def _sqlite_writer(self) -> AsyncIterator[None]:
+    async def _sqlite_writer(self, session: AsyncSession) -> AsyncIterator[None]:
         """SQLite has one writer at a time. Its own queue is a busy handler that sleeps and
         retries (up to 100 ms between tries), so writers queued there wake late and a burst
         of writes turns into seconds of waiting: this process's writers queue here instead,
         first come first served, and meet SQLite's lock one at a time. Waiting longer than
-        SQLite would (busy_timeout) is the same "database is locked" error."""
+        SQLite would (busy_timeout) is the same "database is locked" error. The lock goes
+        with the session's transaction (`_transaction_ended`)."""
         loop = asyncio.get_running_loop()
         lock = self._write_locks.get(loop)
         if lock is None:
@@ -306,11 +324,21 @@ class Database:
             raise OperationalError(
                 "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
             ) from None
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                lock.release()
+                self._checkpoint_soon()
+
+        session.info[_RELEASE_WRITER] = release
         try:
             yield
         finally:
-            lock.release()
-            self._checkpoint_soon()
+            session.info.pop(_RELEASE_WRITER, None)
+            release()
 
     def _checkpoint_soon(self) -> None:
         """After a write: copy the WAL into the database (a passive checkpoint, in the driver's
