@@ -98,16 +98,26 @@ WRITE_SELL = b'{"coin_id":"bitcoin","side":"sell","quantity":"0.001","price":"50
 
 
 def history_complete(log: Path) -> Callable[[httpx.Client, list[dict[str, Any]]], bool]:
-    """A `demo_server` readiness: every coin priced and the simulated history all written.
-    The older part of it is written behind the first ticks, chunk after chunk, for a minute
-    or more on a slow machine; a bench that starts before the last chunk measures those
-    writes too. The server logs `simulator_history_older` once they are done (`log` is its
-    output)."""
+    """A `demo_server` readiness: every coin priced, the simulated history all written and
+    the live indicators rebuilt on it. The older part of the history is written behind the
+    first ticks, chunk after chunk, for a minute or more on a slow machine (the server logs
+    `simulator_history_older` when done; `log` is its output), and the analytics rebuild a
+    series started short once it is there (seconds of CPU): a bench that starts before both
+    measures them too. Rebuilt: every coin's hourly summary has all its values (SMA 200
+    needs 200 closed candles; before the rebuild it has the last day's)."""
 
     def ready(http: httpx.Client, coins: list[dict[str, Any]]) -> bool:
         if not all_priced(http, coins) or not log.exists():
             return False
-        return "simulator_history_older" in log.read_text(errors="replace")
+        if "simulator_history_older" not in log.read_text(errors="replace"):
+            return False
+        for coin in COINS:
+            summary = http.get(f"/api/analytics/{coin}/summary", params={"interval": "1h"})
+            if summary.status_code != 200:
+                return False
+            if any(value is None for value in summary.json()["values"].values()):
+                return False
+        return True
 
     return ready
 
@@ -551,7 +561,11 @@ def main() -> None:
         ) as server,
     ):
         port, base = server.port, server.base
-        print(f"# ours ready (history written) {server.ready_after:.0f} s after launch", flush=True)
+        print(
+            f"# ours ready (history written, indicators rebuilt) {server.ready_after:.0f} s "
+            "after launch",
+            flush=True,
+        )
         users = register_users(base, args.connections, f"{os.getpid()}x")
         answers = capture(base, users)
         run_load(port, "full", users, args.connections, 3.0, 0.0, 0)  # warm every cache
