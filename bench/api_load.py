@@ -48,13 +48,14 @@ import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from _common import (
+    DemoServer,
     all_priced,
     cpu_seconds,
     demo_server,
@@ -120,6 +121,13 @@ def history_complete(log: Path) -> Callable[[httpx.Client, list[dict[str, Any]]]
         return True
 
     return ready
+
+
+def settled_demo(data_dir: Path, env: dict[str, str]) -> AbstractContextManager[DemoServer]:
+    """`demo_server` in `data_dir`, ready by `history_complete`, its output in
+    `data_dir/server.log`."""
+    log = data_dir / "server.log"
+    return demo_server(data_dir, env, ready=history_complete(log), log=log, timeout=300)
 
 
 def register_users(base: str, count: int, tag: str) -> list[dict[str, Any]]:
@@ -552,13 +560,7 @@ def main() -> None:
         env["DATABASE_URL"] = args.database_url
     with (
         tempfile.TemporaryDirectory() as tmp,
-        demo_server(
-            Path(tmp),
-            env,
-            ready=history_complete(Path(tmp) / "server.log"),
-            log=Path(tmp) / "server.log",
-            timeout=300,
-        ) as server,
+        settled_demo(Path(tmp), env) as server,
     ):
         port, base = server.port, server.base
         print(

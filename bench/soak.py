@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import cpu_seconds, demo_server, quantile, rss_bytes, server_env, status_field
-from api_load import COINS, MIXES, Connection, build_request, history_complete, register_users
+from _common import cpu_seconds, quantile, rss_bytes, server_env, status_field
+from api_load import COINS, MIXES, Connection, build_request, register_users, settled_demo
 from ws_fanout import Client as PriceClient
 from ws_fanout import Stats, masked
 
@@ -351,13 +351,7 @@ def main() -> None:
     env = server_env(args.redis_url, CRYPTODASH_ACCESS_TOKEN_TTL_SECONDS="86400")  # noqa: S106
     with (
         tempfile.TemporaryDirectory() as tmp,
-        demo_server(
-            Path(tmp),
-            env,
-            ready=history_complete(Path(tmp) / "server.log"),
-            log=Path(tmp) / "server.log",
-            timeout=300,
-        ) as server,
+        settled_demo(Path(tmp), env) as server,
     ):
         port = server.port
         users = register_users(server.base, 4, f"soak{os.getpid()}x")
