@@ -163,9 +163,8 @@ _RELEASE_WRITER = "cryptodash_release_sqlite_writer"
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _transaction_ended(session: Session) -> None:
-    """A write session's transaction ended: the next writer may begin (once per session; a
-    transaction the session begins after it runs outside the queue, as a writer of another
-    process would, waiting on SQLite's own lock)."""
+    """A write session's transaction ended: the next writer may begin (`Database.session`'s
+    block allows no statement after its commit)."""
     release = session.info.pop(_RELEASE_WRITER, None)
     if release is not None:
         release()

@@ -446,8 +446,8 @@ async def add_transaction(
         ledger = _replay([*stored, pending], portfolio.cost_basis_method, loc)
     row.id = await _insert_transaction(session, row)
     ledger = _with_ids(ledger, {PENDING_ID: row.id})
-    prices = None if prefetched is None else prefetched.prices
-    await _record(session, cache, settings, portfolio, ledger, since=row.executed_at, prices=prices)
+    cached = None if prefetched is None else prefetched.prices
+    await _record(session, cache, settings, portfolio, ledger, since=row.executed_at, cached=cached)
     return _read(row, ledger)
 
 
@@ -694,12 +694,12 @@ async def _record(
     portfolio: Portfolio | Locked,
     ledger: Ledger,
     since: datetime | None,
-    prices: Mapping[str, bytes | None] | None = None,
+    cached: Mapping[str, bytes | None] | None = None,
 ) -> None:
     """Holdings and snapshots after a change: `portfolio_assets` rewritten from the ledger,
     snapshots from `since` on (all when None) dropped, one recorded now. `Invalid` when a
     figure to store would not fit NUMERIC(38,18)."""
-    valuation, _ = await _value(session, cache, settings, ledger, None, prices)
+    valuation, _ = await _value(session, cache, settings, ledger, None, cached)
     figures = [valuation.total_value, valuation.cost_basis]
     for h in ledger.held:
         figures += [h.quantity, h.average_price or ZERO]
@@ -922,16 +922,16 @@ async def market_entries(
     cache: Cache,
     settings: Settings,
     coin_ids: Sequence[str],
-    prices: Mapping[str, bytes | None] | None = None,
+    cached: Mapping[str, bytes | None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The coins' `/api/market/coins` entries: the market's cache (`prices`: its entries read
-    already, by coin), else built from its stored prices (through the market service); an
-    untracked coin has none."""
+    """The coins' `/api/market/coins` entries: the market's cache (`cached`: its entries
+    read already, by coin), else built from its stored prices (through the market service);
+    an untracked coin has none."""
     if not coin_ids:
         return {}
     universe = _universe(settings)
-    if prices is not None and all(c in prices for c in coin_ids):
-        raw = [prices[c] for c in coin_ids]
+    if cached is not None and all(c in cached for c in coin_ids):
+        raw = [cached[c] for c in coin_ids]
     else:
         raw = await cache.get_many([market.price_key(c) for c in coin_ids])
     found: dict[str, dict[str, Any]] = {}
@@ -970,9 +970,9 @@ async def live_quotes(
     cache: Cache,
     settings: Settings,
     coin_ids: Sequence[str],
-    prices: Mapping[str, bytes | None] | None = None,
+    cached: Mapping[str, bytes | None] | None = None,
 ) -> dict[str, Quote]:
-    entries = await market_entries(session, cache, settings, coin_ids, prices)
+    entries = await market_entries(session, cache, settings, coin_ids, cached)
     quotes = {}
     for coin_id in coin_ids:
         entry = entries.get(coin_id, {})
@@ -991,11 +991,11 @@ async def _value(
     settings: Settings,
     ledger: Ledger,
     metrics: Metrics | None,
-    entries: Mapping[str, bytes | None] | None = None,
+    cached: Mapping[str, bytes | None] | None = None,
 ) -> tuple[Valuation, dict[str, Quote]]:
-    """`entries`: the coins' market cache entries when read already (`market_entries`)."""
+    """`cached`: the coins' market cache entries when read already (`market_entries`)."""
     held = [h.coin_id for h in ledger.held]
-    quotes = await live_quotes(session, cache, settings, held, entries)
+    quotes = await live_quotes(session, cache, settings, held, cached)
     prices = {coin: q.price for coin, q in quotes.items() if q.price is not None}
     changes = {coin: q.change_24h_pct for coin, q in quotes.items()}
     if metrics is not None:
