@@ -222,8 +222,12 @@ class RedisRateLimiter:
     async def hit(self, key: str, per_minute: int) -> Decision:
         now = self._clock()
         lease = self._leases.get(key)
-        live = lease is not None and lease.tokens > 0 and now < lease.expires
-        if live and lease is not None and lease.limit == per_minute:
+        if (
+            lease is not None
+            and lease.tokens > 0
+            and now < lease.expires
+            and lease.limit == per_minute
+        ):
             lease.tokens -= 1
             lease.used += 1
             return Decision(True, per_minute, int(lease.shared) + lease.tokens, 0.0)
