@@ -3,6 +3,8 @@ idempotence when the bus delivers a message again."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,7 +13,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from cryptodash.market import service
+from cryptodash.market import consumer, service
 from cryptodash.market.coins import Universe
 from cryptodash.market.consumer import PricePersister
 from cryptodash.market.ingest import PRICE_UPDATES
@@ -263,3 +265,72 @@ async def test_writes_wait_while_the_database_is_down_and_cache_keeps_serving(
     prices, candles = await rows(db)
     assert len(prices) == 4
     assert candles
+
+
+def counting_sessions(p: PricePersister, fail_at: int | None = None) -> list[int]:
+    """Count the database's write transactions (the `fail_at`-th one raises)."""
+    real = p.db.session
+    calls: list[int] = []
+    begun = 0
+
+    def session(*args: object, **kw: object) -> object:
+        nonlocal begun
+        calls.append(1)
+        begun += 1
+        if begun == fail_at:
+            raise OSError("database down")
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    p.db.session = session  # type: ignore[method-assign]
+    return calls
+
+
+async def test_a_large_write_goes_in_parts_and_a_failed_part_waits(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer, "WRITE_ROWS", 5)
+    base = now_second()
+    p = persister(db)
+    calls = counting_sessions(p, fail_at=3)
+    for message in messages(sample_ticks(base)):
+        await p(message)
+    with pytest.raises(RuntimeError, match="writes pending"):
+        await p.flush()
+    assert len(calls) == 3
+    prices, candles = await rows(db)
+    assert len(prices) + len(candles) == 10  # two parts of 5 rows each, then the failure
+    del calls[:]
+    await p.flush()
+    assert len(calls) == 3  # the 12 rows left: parts of 5, 5 and 2
+    prices, candles = await rows(db)
+    assert len(prices) == 4
+    assert len(candles) == 18  # 3 coin-sources x 6 intervals: nothing lost, nothing twice
+
+
+async def test_the_timer_writes_the_database_once_a_second_and_the_cache_every_flush(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer, "WRITE_EVERY", 0.5)
+    cache = MemoryCache(Metrics())
+    p = persister(db, cache, flush_interval=0.05)
+    calls = counting_sessions(p)
+    timer = asyncio.create_task(p.run())
+    try:
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+        for i in range(30):
+            at = start + timedelta(seconds=i)
+            tick = Tick("bitcoin", "binance", D(100 + i), D("1"), at, "USDT")
+            await p(messages([tick], first_offset=i)[0])
+            await asyncio.sleep(0.05)
+            if i > 2:  # the cache follows every flush (0.05 s), not the database's pace
+                entry = orjson.loads(await cache.get(service.price_key("bitcoin")) or b"{}")
+                assert D(str(entry["price"])) >= 100 + i - 2
+    finally:
+        timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
+    # 1.5 s of flushes every 0.05 s: about one database write per 0.5 s, not one per flush.
+    assert 2 <= len(calls) <= 5, calls
+    await p.flush()
+    prices, _ = await rows(db)
+    assert len(prices) == 30

@@ -49,6 +49,9 @@ class StandIn:
 
     def __init__(self) -> None:
         self.subscriptions: list[dict[str, Any]] = []
+        # Set by the test once it saw the first connection's last price: on a slow machine
+        # the drop came before the browser's text was checked.
+        self.drop_first = threading.Event()
         self.app = FastAPI()
         self.app.add_api_route("/api/meta", self.meta)
         self.app.add_api_route("/api/market/coins", lambda: {"coins": COINS})
@@ -81,7 +84,8 @@ class StandIn:
         try:
             self.subscriptions.append(await websocket.receive_json())
             connection = len(self.subscriptions)
-            # The first connection sends three prices and then drops; the second keeps going.
+            # The first connection sends three prices and drops once the test saw them; the second
+            # keeps going.
             for step in range(3 if connection == 1 else 200):
                 price = 1000.0 * connection + step
                 await websocket.send_json(
@@ -95,6 +99,8 @@ class StandIn:
                     }
                 )
                 await asyncio.sleep(0.1)
+            if connection == 1:  # the server runs in another thread than the test
+                await asyncio.to_thread(self.drop_first.wait, 30)
             await websocket.close()
         except WebSocketDisconnect:
             pass
@@ -130,6 +136,7 @@ def test_prices_stream_over_the_socket_and_it_resubscribes(stand_in: tuple[str, 
         page.goto(url + "/")
         expect(page.get_by_test_id("stream-status")).to_have_text("Live")
         expect(page.get_by_test_id("price-bitcoin")).to_have_text("$1,002.00")
+        server.drop_first.set()
         # Dropped after three frames: reconnects with backoff, subscribes again, moves on.
         expect(page.get_by_test_id("price-bitcoin")).to_have_text(
             re.compile(r"^\$2,0\d\d\.00$"), timeout=10_000

@@ -64,6 +64,7 @@ class SeriesState:
         self.interval = interval
         self.size = interval_seconds(interval)
         self.metrics = tuple(metrics)
+        self.names = tuple(m.name for m in self.metrics)  # a name is formatted on each call
         self.streams: list[Streaming] = [m.stream(interval) for m in self.metrics]
         self.last_time: int | None = None
         self.last_close = math.nan
@@ -142,7 +143,7 @@ class SeriesState:
         lowest: float,
         close: float | None = None,
     ) -> Latest:
-        by_name = {m.name: v for m, v in zip(self.metrics, values, strict=True)}
+        by_name = dict(zip(self.names, values, strict=True))
         macd = by_name.get("macd_12_26_9", (math.nan,) * 3)
         bands = by_name.get("bb_20_2", (math.nan,) * 3)
         return Latest(
@@ -214,6 +215,7 @@ class IndicatorConsumer:
         self.bus = bus
         self.universe = universe
         self.metrics = tuple(metrics)
+        self.names = tuple(m.name for m in self.metrics)
         self.flush_interval = flush_interval
         self.intervals = tuple(intervals)
         self.coins: dict[str, CoinState] = {}
@@ -400,7 +402,9 @@ class IndicatorConsumer:
         at, close, live, values, latest = state.live(open_candles[0] if open_candles else None)
         if at is None:
             return
-        wire = {m.name: m.wire(v) for m, v in zip(self.metrics, values, strict=True)}
+        wire = {
+            name: m.wire(v) for name, m, v in zip(self.names, self.metrics, values, strict=True)
+        }
         update = {
             "coin_id": coin.coin_id,
             "interval": interval,

@@ -25,6 +25,7 @@ over a forming candle live `LIVE_TTL` unless the consumer rewrites them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -71,7 +72,9 @@ def metric_key(metric: str, coin_id: str, interval: str) -> str:
     return f"analytics:{metric}:{coin_id}:{interval}"
 
 
+@functools.lru_cache(maxsize=1024)
 def iso(epoch: float) -> str:
+    # Cached: a flush stamps every metric of a coin and interval with the same bucket time.
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
