@@ -119,7 +119,8 @@ def _decode(secret: str, token: str, *, expected: TokenType) -> Claims:
         raise InvalidToken(f"not an {expected} token")
     try:
         return _claims(payload)
-    except (TypeError, ValueError, OverflowError) as exc:
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        # OSError: `fromtimestamp` of a time the platform cannot represent (EOVERFLOW).
         raise InvalidToken("malformed claims") from exc
 
 
