@@ -304,12 +304,12 @@ def _retrieve(task: asyncio.Task[bytes]) -> None:
         log.warning("candles_refresh_failed", error=repr(exc))
 
 
-FULL_REFRESH_SECONDS = 60.0
+FULL_REFRESH_SECONDS = 10.0
 """How often a latest-candles body is queried whole; in between, a refresh reads only its tail
 (the last candle and newer): a 500-candle chart refreshed every second costs a one- or two-row
-query, and a backfilled gap further back shows within this long. (At 10 s, turning 500 rows
-into candles held the event loop ~13 ms per chart under load, 1.4 times a second for the load
-bench's 14 charts.)"""
+query, and a backfilled gap further back shows within this long. (Each whole read holds the
+event loop ~13 ms under load, turning 500 rows into candles; 60 s here hid a start-up
+backfill's history from charts for up to a minute.)"""
 
 
 @dataclass
