@@ -154,3 +154,80 @@ async def test_redis_down_reads_miss_writes_drop_ping_raises() -> None:
         assert metrics.registry.get_sample_value("cache_requests_total", {"result": "error"}) == 5
     finally:
         await cache.close()
+
+
+@pytest.mark.integration
+async def test_redis_reads_in_one_turn_go_as_one_mget(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads made in the same turn of the loop share one MGET, each getting its own keys'
+    values (overlapping keys included) and counted as its own hits and misses."""
+    metrics = Metrics()
+    cache = RedisCache(redis_url, metrics)
+    sent: list[list[str]] = []
+    mget = cache.client.mget
+
+    async def counted(keys: list[str]) -> object:
+        sent.append(list(keys))
+        return await mget(keys)
+
+    monkeypatch.setattr(cache.client, "mget", counted)
+    try:
+        await cache.set_many({"a": b"1", "b": b"2", "c": b"3"}, ttl=10)
+        answers = await asyncio.gather(
+            cache.get("a"),
+            cache.get_many(["b", "missing", "a"]),
+            cache.get_many(["c"]),
+            cache.get("missing"),
+        )
+        assert answers == [b"1", [b"2", None, b"1"], [b"3"], None]
+        assert sent == [["a", "b", "missing", "c"]]
+        sample = metrics.registry.get_sample_value
+        assert sample("cache_requests_total", {"result": "hit"}) == 4
+        assert sample("cache_requests_total", {"result": "miss"}) == 2
+        # The next turn's reads are the next batch, and see the writes before them.
+        await cache.set("a", b"changed", ttl=10)
+        assert await cache.get_many(["a", "b"]) == [b"changed", b"2"]
+        assert sent[1:] == [["a", "b"]]
+    finally:
+        await cache.close()
+
+
+@pytest.mark.integration
+async def test_redis_coalesced_read_cancelled_leaves_the_others_answered(redis_url: str) -> None:
+    cache = RedisCache(redis_url, Metrics())
+    try:
+        await cache.set("a", b"1", ttl=10)
+        gone = asyncio.ensure_future(cache.get("a"))
+        kept = asyncio.ensure_future(cache.get("a"))
+        await asyncio.sleep(0)  # both joined the batch; its MGET is on its way
+        gone.cancel()
+        assert await kept == b"1"
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+    finally:
+        await cache.close()
+
+
+@pytest.mark.integration
+async def test_redis_close_cancels_reads_not_yet_sent(redis_url: str) -> None:
+    cache = RedisCache(redis_url, Metrics())
+    pending = asyncio.ensure_future(cache.get_many(["a", "b"]))
+    await asyncio.sleep(0)  # joined a batch whose task has not run yet
+    await cache.close()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(pending, 2)
+
+
+@pytest.mark.integration
+async def test_redis_down_fails_a_batch_once_and_every_reader_misses() -> None:
+    metrics = Metrics()
+    cache = RedisCache(f"redis://127.0.0.1:{free_port()}/0", metrics, socket_timeout=0.5)
+    try:
+        answers = await asyncio.gather(cache.get("a"), cache.get_many(["a", "b"]))
+        assert answers == [None, [None, None]]
+        sample = metrics.registry.get_sample_value
+        assert sample("cache_requests_total", {"result": "error"}) == 1
+        assert not sample("cache_requests_total", {"result": "miss"})
+    finally:
+        await cache.close()
