@@ -17,6 +17,12 @@ The cost of a hit is a dictionary lookup; the price is that an answer can be up 
 older than the data behind it (live values reach browsers over the WebSockets anyway). The
 cache is per process, bounded in entries and bytes (least recently stored goes first).
 
+When a public answer expires, the first request for its URL goes to the app for a new one and
+the requests for the same URL that arrive meanwhile wait for it (`follow`), instead of each
+going to the app too. With Redis as the cache a miss waits for a round trip, a few loop turns
+under load, and a hot URL would otherwise reach the app a dozen times per expiry. If the new
+answer is not kept (an error, a non-200), the waiting requests go to the app themselves.
+
 A route whose answer is the caller's own opts in with `@fresh_for(seconds, per_user=True)`,
 and names what its answer was computed from with `depends_on(request, key, value)`: cache
 keys (shared by every process) and the values they held for it. Such an answer is kept under
@@ -30,6 +36,7 @@ any process; only the live prices in it can be up to `seconds` old, as on the pu
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -122,6 +129,9 @@ class EdgeCache:
         self._clock = clock
         self._answers: OrderedDict[tuple[str, bytes, bytes], Answer] = OrderedDict()
         self._bytes = 0
+        self._public: OrderedDict[tuple[str, bytes], None] = OrderedDict()
+        """URLs a public answer was kept for (bounded like the answers): their misses refresh."""
+        self._refreshing: dict[tuple[str, bytes], asyncio.Future[Answer | None]] = {}
 
     def __len__(self) -> int:
         return len(self._answers)
@@ -140,6 +150,27 @@ class EdgeCache:
             self._drop(key)
             return None
         return answer
+
+    def follow(self, path: str, query: bytes) -> tuple[asyncio.Future[Answer | None] | None, bool]:
+        """After a miss of a public URL: `(refresh, False)`, the refresh another request is
+        making, to wait for (shielded: it is shared) instead of asking the app; or `(None,
+        True)` when this request is to make it (the URL had a public answer), and then it
+        calls `refreshed` when the app has answered; or `(None, False)` for any other URL."""
+        key = (path, query)
+        pending = self._refreshing.get(key)
+        if pending is not None:
+            return pending, False
+        if key not in self._public:
+            return None, False
+        self._refreshing[key] = asyncio.get_running_loop().create_future()
+        return None, True
+
+    def refreshed(self, path: str, query: bytes, answer: Answer | None) -> None:
+        """The refresh of this URL is over: its waiting requests get `answer` (None: ask the
+        app themselves). A no-op when there is none."""
+        pending = self._refreshing.pop((path, query), None)
+        if pending is not None and not pending.done():
+            pending.set_result(answer)
 
     async def get_private(self, path: str, query: bytes, authorization: bytes) -> Answer | None:
         """The per-user answer kept for this URL and `Authorization`, if `check_private` says
@@ -175,16 +206,27 @@ class EdgeCache:
         key = (path, query, authorization)
         self._drop(key)
         expires = self._clock() + ttl
-        self._answers[key] = Answer(status, tuple(headers), body, route, expires, user, versions)
+        answer = Answer(status, tuple(headers), body, route, expires, user, versions)
+        self._answers[key] = answer
         self._bytes += len(body)
         while len(self._answers) > self.max_entries or self._bytes > self.max_bytes:
             _, oldest = self._answers.popitem(last=False)
             self._bytes -= len(oldest.body)
+        if not authorization:
+            public = self._public
+            public[(path, query)] = None
+            public.move_to_end((path, query))
+            while len(public) > self.max_entries:
+                public.popitem(last=False)
+            self.refreshed(path, query, answer)
         return True
 
     def clear(self) -> None:
         self._answers.clear()
+        self._public.clear()
         self._bytes = 0
+        for path, query in list(self._refreshing):
+            self.refreshed(path, query, None)
 
     def _drop(self, key: tuple[str, bytes, bytes]) -> None:
         old = self._answers.pop(key, None)

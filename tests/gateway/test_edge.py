@@ -5,6 +5,7 @@ every request, and nothing cached that is not a whole 200 of a marked public GET
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -83,6 +84,37 @@ def test_entries_and_bytes_are_bounded_oldest_stored_first() -> None:
     put(cache, "/big", b"x" * 11)  # larger than the whole cache: never stored
     assert cache.get("/big", b"") is None
     assert cache.size_bytes == 9
+
+
+async def test_an_expired_public_url_is_refreshed_once_and_waited_for() -> None:
+    clock = Clock()
+    cache = EdgeCache(clock=clock)
+    assert cache.follow("/never-kept", b"") == (None, False)  # unknown: everyone asks the app
+    put(cache, "/a", b"one", ttl=0.5)
+    clock.now += 1
+    assert cache.get("/a", b"") is None
+    assert cache.follow("/a", b"") == (None, True)  # the first request after expiry refreshes
+    waiting, leads = cache.follow("/a", b"")  # the next ones wait for it
+    assert waiting is not None
+    assert not leads
+    assert cache.follow("/a", b"") == (waiting, False)
+    put(cache, "/a", b"two", ttl=0.5)  # the refresh kept its answer: they all get it
+    assert waiting.done()
+    assert waiting.result().body == b"two"  # type: ignore[union-attr]
+    cache.refreshed("/a", b"", None)  # the refresher's own end: a no-op now
+
+    clock.now += 1
+    assert cache.follow("/a", b"") == (None, True)
+    waiting, _ = cache.follow("/a", b"")
+    cache.refreshed("/a", b"", None)  # not kept (an error): the waiting ones ask the app
+    assert waiting is not None
+    assert waiting.result() is None
+    assert cache.follow("/a", b"") == (None, True)  # and the next miss refreshes again
+    waiting, _ = cache.follow("/a", b"")
+    cache.clear()
+    assert waiting is not None
+    assert waiting.result() is None
+    assert cache.follow("/a", b"") == (None, False)
 
 
 def test_fresh_for_marks_the_endpoint_and_refuses_silly_ttls() -> None:
@@ -224,3 +256,55 @@ async def test_the_rate_limit_applies_to_cached_answers(edge_app: Any) -> None:
     limited = await client.get("/api/market/coins")
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "rate_limited"
+
+
+async def test_concurrent_misses_of_an_expired_url_reach_the_app_once(
+    edge_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a cache that answers after a round trip (Redis), the requests arriving while one
+    refreshes an expired answer wait for it: the route runs once, every request gets the new
+    price. When the refresh fails, each waiting request is answered by the app itself."""
+    client, platform, clock = edge_app
+    assert (await client.get("/api/market/bitcoin")).status_code == 200
+    await tick(platform, "bitcoin", "102000")
+
+    async def moved() -> bool:
+        entry = await platform.cache.get("price:bitcoin")
+        return entry is not None and orjson.loads(entry)["price"] == 102000
+
+    await eventually(moved)
+    cache = platform.cache
+    real_get_many = cache.get_many
+    asked: list[str] = []
+
+    async def slow_get_many(keys: Any) -> list[bytes | None]:
+        asked.append(",".join(keys))
+        await asyncio.sleep(0.05)  # a round trip, during which the other requests arrive
+        return await real_get_many(keys)
+
+    async def slow_get(key: str) -> bytes | None:
+        return (await slow_get_many([key]))[0]
+
+    monkeypatch.setattr(cache, "get_many", slow_get_many)
+    monkeypatch.setattr(cache, "get", slow_get)
+    routed = counter(platform, platform.metrics.edge_cache, "miss")
+    clock.now += 1
+    answers = await asyncio.gather(*(client.get("/api/market/bitcoin") for _ in range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert {a.json()["price"] for a in answers} == {102000}
+    assert len({a.headers["x-request-id"] for a in answers}) == 8
+    assert counter(platform, platform.metrics.edge_cache, "miss") == routed + 1  # one store
+    assert len(asked) == 1  # one pass through the route
+
+    async def failing_get_many(keys: Any) -> list[bytes | None]:
+        asked.append(",".join(keys))
+        await asyncio.sleep(0.05)
+        raise RuntimeError("the cache broke")
+
+    monkeypatch.setattr(cache, "get_many", failing_get_many)
+    asked.clear()
+    clock.now += 1
+    answers = await asyncio.gather(*(client.get("/api/market/bitcoin") for _ in range(3)))
+    assert [a.status_code for a in answers] == [500] * 3
+    assert [a.json()["error"]["code"] for a in answers] == ["internal_error"] * 3
+    assert len(asked) == 3  # the refresh failed: each waiting request went to the app

@@ -12,6 +12,7 @@ the Python calls of a hit (74 → 67 per hit of `/api/market/coins`, demo runnin
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 import re
@@ -230,9 +231,15 @@ class Gateway:
                 return
             edge = self.edge
             if edge is not None and method == "GET":
-                answer = edge.get(path, scope["query_string"])
+                query: bytes = scope["query_string"]
+                answer = edge.get(path, query)
                 if answer is None and authorization is not None:
-                    answer = await edge.get_private(path, scope["query_string"], authorization)
+                    answer = await edge.get_private(path, query, authorization)
+                leads = False
+                if answer is None:
+                    refresh, leads = edge.follow(path, query)
+                    if refresh is not None:  # another request is asking the app for it
+                        answer = await asyncio.shield(refresh)
                 if answer is not None:
                     route = answer.route
                     self._edge_hits.inc()
@@ -241,7 +248,11 @@ class Gateway:
                     await reply({"type": "http.response.body", "body": answer.body})
                     return
                 recording = self._recording(edge, scope, reply, authorization)
-                await self.app(scope, limited_receive, recording)
+                try:
+                    await self.app(scope, limited_receive, recording)
+                finally:
+                    if leads:  # not kept (an error, not a 200) or cut short: the rest ask
+                        edge.refreshed(path, query, None)
                 return
             await self.app(scope, limited_receive, reply)
         except _BodyTooLarge:
