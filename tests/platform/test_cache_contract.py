@@ -231,3 +231,26 @@ async def test_redis_down_fails_a_batch_once_and_every_reader_misses() -> None:
         assert not sample("cache_requests_total", {"result": "miss"})
     finally:
         await cache.close()
+
+
+@pytest.mark.integration
+async def test_redis_batch_failing_unexpectedly_raises_in_its_readers(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a Redis error (those read as misses): each reader gets the error, as a direct
+    call would have raised it, and the next batch works."""
+    cache = RedisCache(redis_url, Metrics())
+    mget = cache.client.mget
+
+    async def broken(keys: list[str]) -> object:
+        raise ValueError("a bug")
+
+    try:
+        monkeypatch.setattr(cache.client, "mget", broken)
+        answers = await asyncio.gather(cache.get("a"), cache.get("b"), return_exceptions=True)
+        assert [type(a) for a in answers] == [ValueError, ValueError]
+        monkeypatch.setattr(cache.client, "mget", mget)
+        await cache.set("a", b"1", ttl=10)
+        assert await cache.get("a") == b"1"
+    finally:
+        await cache.close()

@@ -246,12 +246,19 @@ class RedisCache:
                 future.set_result([values[key] for key in wanted])
 
     def _batch_done(self, batch: list[_Read], task: asyncio.Task[None]) -> None:
-        """A batch cancelled (shutdown), even before its first step, cancels its readers."""
+        """A batch cancelled (shutdown), even before its first step, cancels its readers; one
+        that failed unexpectedly raises its error in each of them."""
         self._batches.discard(task)
         if self._reads is batch:
             self._reads = None
+        error = None if task.cancelled() else task.exception()
         for _, future in batch:
-            future.cancel()  # no-op for the answered
+            if future.done():  # answered
+                continue
+            if error is None:
+                future.cancel()
+            else:
+                future.set_exception(error)
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         try:
