@@ -30,16 +30,19 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import api_load
 from _common import server_env
 
 
 def _redis_db(url: str | None, offset: int) -> str | None:
+    """`url` with its database number moved on by `offset` (no number: database 0)."""
     if url is None:
         return None
-    base, _, db = url.rpartition("/")
-    return f"{base}/{int(db or 0) + offset}"
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0) + offset
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def main() -> None:

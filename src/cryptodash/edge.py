@@ -20,7 +20,7 @@ cache is per process, bounded in entries and bytes (least recently stored goes f
 When a public answer expires, the first request for its URL goes to the app for a new one and
 the requests for the same URL that arrive meanwhile wait for it (`follow`), instead of each
 going to the app too. With Redis as the cache a miss waits for a round trip, a few loop turns
-under load, and a hot URL would otherwise reach the app a dozen times per expiry. If the new
+under load, during which a hot URL would otherwise reach the app again and again. If the new
 answer is not kept (an error, a non-200), the waiting requests go to the app themselves.
 
 A route whose answer is the caller's own opts in with `@fresh_for(seconds, per_user=True)`,
