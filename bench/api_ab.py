@@ -95,13 +95,16 @@ def main() -> None:
                     "edge_hit_pct": r["edge_hit_pct"],
                     "read_p99_ms": r["latency_ms"].get("read", r["latency_ms"]["all"])["p99"],
                     "errors": r["errors"],
+                    "gc2_passes": r["gc"]["gen2"]["passes"],
+                    "gc2_mean_ms": r["gc"]["gen2"]["mean_ms"] or 0.0,
                 }
                 rounds[name].append(row)
                 print(
                     f"# pair {pair + 1} {name}: {row['rps']:.0f} req/s, "
                     f"{row['us_per_request']:.0f} µs of server CPU a request, edge "
                     f"{row['edge_hit_pct']} %, reads p99 {row['read_p99_ms']} ms, "
-                    f"{row['errors']} errors",
+                    f"{row['errors']} errors, {row['gc2_passes']} full GC passes "
+                    f"(mean {row['gc2_mean_ms']:.0f} ms)",
                     flush=True,
                 )
 

@@ -29,7 +29,9 @@ other, and the load process reports its own CPU (getrusage) next to the server's
 /metrics over the window: lookups answered from a cache, (edge hits + cache hits) / (edge hits
 + cache hits + cache misses) from `http_edge_cache_total` and `cache_requests_total` (an edge
 miss goes on to the domain caches); it counts the background work's lookups too (the realtime
-hub, the persister). The edge cache's own hit rate is printed as `edge_hit_pct`.
+hub, the persister). The edge cache's own hit rate is printed as `edge_hit_pct`. The garbage
+collector's passes in each round, per generation, and their mean pause come from the same
+scrape (`python_gc_pause_seconds`): a full (gen-2) pass holds every request in flight.
 """
 
 from __future__ import annotations
@@ -202,7 +204,22 @@ def scrape(port: int) -> dict[str, float]:
     )
     for part, method, route, value in re.findall(duration, text, re.M):
         values[f"{part} {method} {route}"] = float(value)
+    gc_pauses = r'^python_gc_pause_seconds_(sum|count)\{generation="(\d)"\} (\S+)$'
+    for part, generation, value in re.findall(gc_pauses, text, re.M):
+        values[f"gc{generation}_{part}"] = float(value)
     return values
+
+
+def gc_passes(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """The collector's passes over the window per generation: how many, and their mean pause
+    in ms (`python_gc_pause_seconds`, timed by the loop watch)."""
+    passes: dict[str, Any] = {}
+    for generation in "012":
+        count = after.get(f"gc{generation}_count", 0) - before.get(f"gc{generation}_count", 0)
+        total = after.get(f"gc{generation}_sum", 0) - before.get(f"gc{generation}_sum", 0)
+        mean = round(1000 * total / count, 2) if count else None
+        passes[f"gen{generation}"] = {"passes": int(count), "mean_ms": mean}
+    return passes
 
 
 def server_times(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -484,6 +501,7 @@ def measure(
         )
         result["edge_hit_pct"] = round(100 * edge_hits / max(1.0, edge_hits + edge_stores), 1)
         result["server_ms_by_route"] = server_times(before, after)
+        result["gc"] = gc_passes(before, after)
     return result
 
 
@@ -512,6 +530,12 @@ def summarize(name: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
         routes = rounds[0]["server_ms_by_route"]
         row["server_mean_ms_by_route"] = {
             route: med(lambda r, x=route: r["server_ms_by_route"].get(x, 0)) for route in routes
+        }
+        row["gc_passes_per_round"] = {
+            gen: [r["gc"][gen]["passes"] for r in rounds] for gen in rounds[0]["gc"]
+        }
+        row["gc_mean_pause_ms_per_round"] = {
+            gen: [r["gc"][gen]["mean_ms"] for r in rounds] for gen in rounds[0]["gc"]
         }
     kinds: dict[str, int] = {}
     for r in rounds:
