@@ -94,6 +94,7 @@ def main() -> None:
                     "us_per_request": 1e4 * r["server_cpu_pct"] / max(1.0, r["rps"]),
                     "edge_hit_pct": r["edge_hit_pct"],
                     "read_p99_ms": r["latency_ms"].get("read", r["latency_ms"]["all"])["p99"],
+                    "write_p50_ms": r["latency_ms"].get("write", {}).get("p50", 0.0),
                     "errors": r["errors"],
                     "gc2_passes": r["gc"]["gen2"]["passes"],
                     "gc2_mean_ms": r["gc"]["gen2"]["mean_ms"] or 0.0,
@@ -103,6 +104,7 @@ def main() -> None:
                     f"# pair {pair + 1} {name}: {row['rps']:.0f} req/s, "
                     f"{row['us_per_request']:.0f} µs of server CPU a request, edge "
                     f"{row['edge_hit_pct']} %, reads p99 {row['read_p99_ms']} ms, "
+                    f"writes p50 {row['write_p50_ms']} ms, "
                     f"{row['errors']} errors, {row['gc2_passes']} full GC passes "
                     f"(mean {row['gc2_mean_ms']:.0f} ms)",
                     flush=True,
