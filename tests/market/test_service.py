@@ -98,6 +98,25 @@ async def test_an_incomplete_4h_bucket_is_completed_by_a_later_page(db: Database
     ]
 
 
+async def test_list_candles_gives_back_the_exact_decimals_stored(db: Database) -> None:
+    """NUMERIC(38,18) in, the same Decimals out: 18 places, 20 integer digits, tiny volumes."""
+    at = T // 60 * 60 - 3600
+    exact = Candle(
+        at,
+        D("64000.123456789012345678"),
+        D("99999999999999999999.999999999999999999"),
+        D("0.000000000000000001"),
+        D("64001.5"),
+        D("0"),
+    )
+    async with db.session() as session:
+        await service.upsert_candles(session, [(("bitcoin", "coinbase", "1h"), exact)])
+    (back,) = await stored(db, "bitcoin", "coinbase", "1h")
+    assert back == exact
+    assert [type(v) for v in (back.open, back.high, back.low, back.close, back.volume)] == [D] * 5
+    assert str(back.open) == "64000.123456789012345678"
+
+
 async def test_list_candles_for_other_domains(db: Database) -> None:
     minutes = [bar(T // 60 * 60 - 60 * k, 100 + k) for k in range(0, 10)]
     async with db.session() as session:

