@@ -16,7 +16,8 @@ ready, so neither is still settling (history, indicator rebuilds, the heap freez
 
 `--before` is a source tree (the `src` directory of a worktree) put first on the other
 server's PYTHONPATH; this checkout's code is *after*. Prints each round (requests a second,
-server CPU per request, edge hits, cached reads' p99) and the medians.
+server CPU per request, edge hits, cached reads' p99, writes' p50, full GC passes and their
+mean pause) and the medians.
 """
 
 from __future__ import annotations
